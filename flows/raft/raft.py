@@ -1,0 +1,301 @@
+"""RAFT (Teed & Deng, 2020) optical flow as a Keras 3 model, weight-compatible with the official
+PyTorch checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from flows.raft.raft_correlation import correlation_pyramid, lookup_correlation
+from flows.raft.raft_encoder import RAFTEncoder
+from flows.raft.raft_update_block import RAFTUpdateBlock
+from flows.raft.raft_upsampling import bilinear_upsample8, convex_upsample
+
+# Architecture of the two published variants.
+RAFT_VARIANTS = {
+    "large": {
+        "family": "basic",
+        "feature_dim": 256,
+        "hidden_dim": 128,
+        "context_dim": 128,
+        "context_norm": "batch",
+        "corr_levels": 4,
+        "corr_radius": 4,
+    },
+    "small": {
+        "family": "small",
+        "feature_dim": 128,
+        "hidden_dim": 96,
+        "context_dim": 64,
+        "context_norm": "none",
+        "corr_levels": 4,
+        "corr_radius": 3,
+    },
+}
+PADDING_MODES = ("sintel", "kitti")
+
+
+@keras.saving.register_keras_serializable(package="flows")
+class RAFT(keras.Model):
+    """Recurrent All-Pairs Field Transforms for optical flow.
+
+    Images are (B, H, W, 3) RGB floats in [0, 255], any H and W. The model is frozen by default
+    (no trainable weights; BatchNorm always uses its stored statistics) but stays differentiable
+    with respect to both images, so it can sit inside another model's training graph.
+
+    Args:
+        variant: 'large' (RAFT, 5.3M parameters) or 'small' (RAFT-small, 1.0M).
+        iters: default number of refinement iterations.
+        padding_mode: how inputs are padded to a multiple of 8 with replicated edges: 'sintel'
+            (split evenly between both sides) or 'kitti' (height padded at the bottom only).
+        trainable: False (the default) freezes every weight.
+
+    Example:
+        raft = RAFT.from_preset("raft_sintel")
+        flow_low, flow_up = raft.compute_flow(frame1, frame2, iters=12)
+    """
+
+    def __init__(
+        self,
+        variant: str = "large",
+        iters: int = 12,
+        padding_mode: str = "sintel",
+        trainable: bool = False,
+        dtype="float32",
+        **kwargs,
+    ):
+        if variant not in RAFT_VARIANTS:
+            raise ValueError(
+                f"Unknown RAFT variant {variant!r}; expected one of {list(RAFT_VARIANTS)}."
+            )
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(
+                f"Unknown padding_mode {padding_mode!r}; expected one of {PADDING_MODES}."
+            )
+        if iters < 1:
+            raise ValueError(f"iters must be at least 1, got {iters}.")
+        super().__init__(trainable=trainable, dtype=dtype, **kwargs)
+        spec = RAFT_VARIANTS[variant]
+
+        # === Layers ===
+        self.feature_encoder = RAFTEncoder(
+            spec["feature_dim"], "instance", spec["family"], name="fnet", dtype=self.dtype_policy
+        )
+        self.context_encoder = RAFTEncoder(
+            spec["hidden_dim"] + spec["context_dim"],
+            spec["context_norm"],
+            spec["family"],
+            name="cnet",
+            dtype=self.dtype_policy,
+        )
+        self.update_block = RAFTUpdateBlock(
+            spec["family"], spec["hidden_dim"], name="update_block", dtype=self.dtype_policy
+        )
+        image_shape = (None, None, None, 3)
+        self.feature_encoder.build(image_shape)
+        self.context_encoder.build(image_shape)
+        grid = (None, None, None)
+        self.update_block.build(
+            (
+                (*grid, spec["hidden_dim"]),
+                (*grid, spec["context_dim"]),
+                (*grid, spec["corr_levels"] * (2 * spec["corr_radius"] + 1) ** 2),
+                (*grid, 2),
+            )
+        )
+        self.built = True
+
+        # === Config ===
+        self.variant = variant
+        self.iters = iters
+        self.padding_mode = padding_mode
+        self.hidden_dim = spec["hidden_dim"]
+        self.corr_levels = spec["corr_levels"]
+        self.corr_radius = spec["corr_radius"]
+
+    # --- construction from official weights ------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, **kwargs) -> RAFT:
+        """Builds the variant a PyTorch checkpoint holds and loads it (PyTorch not needed)."""
+        from flows.raft.raft_checkpoint import (
+            detect_variant,
+            load_state_dict_into,
+            read_raft_state_dict,
+        )
+
+        state_dict = read_raft_state_dict(path)
+        model = cls(variant=detect_variant(state_dict, path), **kwargs)
+        load_state_dict_into(model, state_dict, path)
+        return model
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs) -> RAFT:
+        """Loads `raft_sintel`, `raft_things`, `raft_kitti` or `raft_small`.
+
+        The checkpoint is looked up in `$FLOWS_WEIGHTS_DIR`, then in the user cache, then downloaded
+        (official `models.zip`, md5-checked). A path to a checkpoint or to a folder written by
+        `python -m flows.convert` is accepted too.
+        """
+        from flows.raft.raft_presets import resolve_preset
+
+        resolved = resolve_preset(name)
+        if resolved.keras_preset_dir is not None:
+            return load_converted_preset(resolved.keras_preset_dir, **kwargs)
+        kwargs.setdefault("padding_mode", resolved.padding_mode)
+        return cls.from_checkpoint(resolved.checkpoint_path, **kwargs)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Loads an official PyTorch checkpoint into this model (its variant must match)."""
+        from flows.raft.raft_checkpoint import load_state_dict_into, read_raft_state_dict
+
+        load_state_dict_into(self, read_raft_state_dict(path), path)
+
+    # --- forward pass ---------------------------------------------------------------------
+
+    def _padding(self, height: int, width: int):
+        pad_h = (-height) % 8
+        pad_w = (-width) % 8
+        left, right = pad_w // 2, pad_w - pad_w // 2
+        if self.padding_mode == "sintel":
+            top, bottom = pad_h // 2, pad_h - pad_h // 2
+        else:
+            top, bottom = 0, pad_h
+        return top, bottom, left, right
+
+    @staticmethod
+    def _replicate_pad(images, top: int, bottom: int, left: int, right: int):
+        # Built from edge slices: TensorFlow's pad has no 'edge' mode.
+        parts = [images[:, :1]] * top + [images] + [images[:, -1:]] * bottom
+        images = ops.concatenate(parts, axis=1) if len(parts) > 1 else images
+        parts = [images[:, :, :1]] * left + [images] + [images[:, :, -1:]] * right
+        return ops.concatenate(parts, axis=2) if len(parts) > 1 else images
+
+    def _forward(self, image1, image2, iters: int, flow_init=None, record: dict | None = None):
+        image1 = ops.cast(image1, self.compute_dtype)
+        image2 = ops.cast(image2, self.compute_dtype)
+        if len(image1.shape) != 4 or image1.shape[-1] != 3:
+            raise ValueError(
+                f"RAFT expects images of shape (B, H, W, 3), got {tuple(image1.shape)}."
+            )
+        if tuple(image1.shape[1:]) != tuple(image2.shape[1:]):
+            raise ValueError(
+                f"Both images must have the same shape, got {tuple(image1.shape)} and "
+                f"{tuple(image2.shape)}."
+            )
+        height, width = image1.shape[1], image1.shape[2]
+        if height is None or width is None:
+            raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
+        top, bottom, left, right = self._padding(height, width)
+        images = ops.concatenate([image1, image2], axis=0)
+        images = self._replicate_pad(2.0 * (images / 255.0) - 1.0, top, bottom, left, right)
+        image1 = images[: ops.shape(image1)[0]]
+
+        features = self.feature_encoder(images)
+        features1, features2 = ops.split(features, 2, axis=0)
+        pyramid = correlation_pyramid(features1, features2, self.corr_levels)
+        context = self.context_encoder(image1)
+        hidden = ops.tanh(context[..., : self.hidden_dim])
+        context_features = ops.relu(context[..., self.hidden_dim :])
+
+        grid_h, grid_w = (height + top + bottom) // 8, (width + left + right) // 8
+        xs, ys = np.meshgrid(np.arange(grid_w), np.arange(grid_h))
+        coords0 = ops.convert_to_tensor(np.stack([xs, ys], -1)[None].astype(np.float32))
+        coords0 = ops.cast(coords0, self.compute_dtype)
+        flow = ops.zeros_like(features1[..., :2])
+        if flow_init is not None:
+            flow = flow + ops.cast(flow_init, self.compute_dtype)
+        if record is not None:
+            record.update(fmap1=features1, fmap2=features2, cnet=context, delta_flow=[], flow_up=[])
+
+        mask = None
+        for _ in range(iters):
+            # The reference detaches the coordinates: gradients reach the images only through
+            # correlation values, context, the recurrent state and the last update.
+            flow = ops.stop_gradient(flow)
+            corr = lookup_correlation(pyramid, coords0 + flow, self.corr_radius)
+            hidden, mask, delta_flow = self.update_block(hidden, context_features, corr, flow)
+            flow = flow + delta_flow
+            if record is not None:
+                record.setdefault("corr_iter0", corr)
+                record["delta_flow"].append(delta_flow)
+                record["flow_up"].append(self._upsample(flow, mask, top, left, height, width))
+        if record is not None:
+            record["up_mask_last"] = mask
+        return flow, self._upsample(flow, mask, top, left, height, width)
+
+    @staticmethod
+    def _upsample(flow, mask, top, left, height, width):
+        up = bilinear_upsample8(flow) if mask is None else convex_upsample(flow, mask)
+        return up[:, top : top + height, left : left + width, :]
+
+    def call(self, inputs, iters: int | None = None, flow_init=None):
+        """`inputs` is `(image1, image2)` or `{"image1": ..., "image2": ...}`.
+
+        Returns `{"flow_low": (B, ceil(H/8), ceil(W/8), 2), "flow_up": (B, H, W, 2)}`.
+        """
+        if isinstance(inputs, dict):
+            image1, image2 = inputs["image1"], inputs["image2"]
+        else:
+            image1, image2 = inputs
+        flow_low, flow_up = self._forward(image1, image2, iters or self.iters, flow_init)
+        return {"flow_low": flow_low, "flow_up": flow_up}
+
+    def compute_flow(self, image1, image2, iters: int | None = None, flow_init=None):
+        """Flow from `image1` to `image2` ((B, H, W, 3) RGB in [0, 255]).
+
+        Returns `(flow_low, flow_up)`: flow at 1/8 resolution on the padded grid, in 1/8-resolution
+        pixels, and the full-resolution flow in pixels; channel 0 is x, channel 1 is y.
+        `flow_init` (B, ceil(H/8), ceil(W/8), 2) warm-starts the estimate.
+        """
+        return self._forward(image1, image2, iters or self.iters, flow_init)
+
+    def compute_flow_with_intermediates(self, image1, image2, iters: int | None = None) -> dict:
+        """As `compute_flow`, also returning the intermediate tensors the reference exposes
+        (`fmap1`, `fmap2`, `cnet`, `corr_iter0`, per-iteration `delta_flow` and `flow_up`,
+        `up_mask_last`), for verification against the PyTorch implementation."""
+        record: dict = {}
+        flow_low, flow_up = self._forward(image1, image2, iters or self.iters, record=record)
+        return {**record, "flow_low": flow_low, "flow_up_final": flow_up}
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape["image1"] if isinstance(input_shape, dict) else input_shape[0]
+        batch, height, width, _ = shape
+        low = (batch, math.ceil(height / 8), math.ceil(width / 8), 2)
+        return {"flow_low": low, "flow_up": (batch, height, width, 2)}
+
+    def parameter_count(self) -> int:
+        """Number of parameters as PyTorch counts them (BatchNorm running statistics excluded)."""
+        statistics = set()
+        for layer in self._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                statistics.update(id(v) for v in (layer.moving_mean, layer.moving_variance))
+        return int(sum(np.prod(v.shape) for v in self.weights if id(v) not in statistics))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("trainable", None)
+        return {
+            **config,
+            "variant": self.variant,
+            "iters": self.iters,
+            "padding_mode": self.padding_mode,
+            "trainable": self.trainable,
+        }
+
+
+def load_converted_preset(directory: str | os.PathLike, **kwargs) -> RAFT:
+    """Loads a folder written by `python -m flows.convert` (config.json + model.weights.h5)."""
+    import json
+
+    directory = os.fspath(directory)
+    with open(os.path.join(directory, "config.json")) as f:
+        config = json.load(f)
+    config.update(kwargs)
+    model = RAFT.from_config(config)
+    model.load_weights(os.path.join(directory, "model.weights.h5"))
+    return model
