@@ -81,7 +81,7 @@ class _TensorRef:
         )
         if needed > data.size:
             raise CheckpointError(
-                f"a tensor of shape {self.size} needs {needed} values but its storage holds {data.size}"
+                f"a tensor of shape {self.size} needs {needed} values, storage has {data.size}"
             )
         view = np.lib.stride_tricks.as_strided(
             data[self.offset :],
@@ -196,7 +196,7 @@ def _read_legacy(path: str) -> Any:
         raw = stream.read(nbytes)
         if len(raw) != nbytes:
             raise CheckpointError(
-                f"{path}: the file ends inside storage {key} ({len(raw)} of {nbytes} bytes): truncated"
+                f"{path}: the file ends inside storage {key} ({len(raw)}/{nbytes} bytes): truncated"
             )
         storage.array = np.frombuffer(raw, dtype=storage.dtype)
     return obj

@@ -16,7 +16,7 @@ from keras import ops
 
 
 def correlation_pyramid(features1, features2, num_levels: int):
-    """All-pairs correlation of two (B, H, W, C) feature maps, average-pooled `num_levels - 1` times.
+    """All-pairs correlation of two (B, H, W, C) feature maps, then `num_levels - 1` 2x2 poolings.
 
     Returns a list of (B, H*W, h_l, w_l) tensors; level l has h_l = H // 2**l (floor, as
     `avg_pool2d(2, stride=2)`). A level whose side reaches 0 is kept as None and reads as zeros.

@@ -20,7 +20,7 @@ RAFT_PRESETS = {
         "md5": "cc69e5da1f38673ab10d1849859ebe91",
         "variant": "large",
         "padding_mode": "sintel",
-        "description": "RAFT, trained on FlyingChairs+Things, fine-tuned on Sintel (used by AVLAE).",
+        "description": "RAFT, FlyingChairs+Things, fine-tuned on Sintel (the one AVLAE uses).",
     },
     "raft_things": {
         "file": "raft-things.pth",
@@ -157,6 +157,6 @@ def _offline_message(name: str, file_name: str, error: Exception | None) -> str:
     return (
         f"RAFT preset '{name}' needs the official checkpoint '{file_name}', which is not on this "
         f"machine and could not be downloaded from {MODELS_ZIP_URL}{reason}. Place '{file_name}' "
-        f"(from the RAFT authors' models.zip) in a folder and set {WEIGHTS_DIR_ENV} to that folder, "
-        f"or put it in {cache_dir()}."
+        f"(from the RAFT authors' models.zip) in a folder and set {WEIGHTS_DIR_ENV} to that "
+        f"folder, or put it in {cache_dir()}."
     )

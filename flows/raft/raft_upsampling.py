@@ -36,7 +36,7 @@ def _align_corners_matrix(size_in: int, size_out: int) -> np.ndarray:
 
 
 def bilinear_upsample8(flow):
-    """8 * bilinear(align_corners=True) upsampling of (B, h, w, 2) flow, as the reference `upflow8`."""
+    """8 * bilinear (align_corners=True) upsampling of (B, h, w, 2) flow (`upflow8`)."""
     _, height, width, _ = ops.shape(flow)
     rows = ops.convert_to_tensor(_align_corners_matrix(height, 8 * height), dtype=flow.dtype)
     cols = ops.convert_to_tensor(_align_corners_matrix(width, 8 * width), dtype=flow.dtype)
