@@ -56,3 +56,13 @@ def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.nd
     colour = np.where(inside, 1 - radius * (1 - colour), colour * 0.75)
     colour = np.where(valid[..., None], colour, 0.0)
     return np.clip(np.floor(255 * colour), 0, 255).astype(np.uint8)
+
+
+def color_wheel_legend(size: int = 64) -> np.ndarray:
+    """(size, size, 3) uint8 legend: the colour of every direction at every magnitude up to 1."""
+    half = (size - 1) / 2
+    ys, xs = np.mgrid[0:size, 0:size]
+    flow = np.stack([(xs - half) / half, (ys - half) / half], axis=-1)
+    legend = flow_to_color(flow, max_magnitude=1.0)
+    legend[np.hypot(flow[..., 0], flow[..., 1]) > 1] = 255
+    return legend

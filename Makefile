@@ -1,0 +1,36 @@
+# Quick start: `make demo` (install + main job), `make test` (install + lint + tests on both backends).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Offline machines: point FLOWS_WEIGHTS_DIR at a folder holding the official RAFT .pth files.
+# A ../shared/weights/raft folder beside the checkout is used when present.
+export FLOWS_WEIGHTS_DIR ?= $(abspath $(wildcard ../shared/weights/raft))
+PYTEST_ARGS ?=
+
+.PHONY: install demo flow-demo lint test test-tensorflow test-jax benchmarks
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: flow-demo
+
+flow-demo: install
+	mkdir -p out
+	KERAS_BACKEND=jax $(PY) scripts/flow_demo.py --out=out/flow_demo.png
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test-tensorflow: install
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-jax: install
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: lint test-tensorflow test-jax
