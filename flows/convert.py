@@ -45,7 +45,9 @@ def convert(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.convert", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.convert", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("checkpoint", help="official RAFT .pth file (zip or legacy format)")
     parser.add_argument("output", help="a folder, a .keras file or a .weights.h5 file")
     args = parser.parse_args(argv)

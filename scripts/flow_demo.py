@@ -19,9 +19,13 @@ from flows import RAFT, PresetUnavailableError, flow_to_color
 from flows.visualize import color_wheel_legend
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("image1", None, "First image (any format Pillow reads). Default: built-in pair.")
+flags.DEFINE_string(
+    "image1", None, "First image (any format Pillow reads). Default: built-in pair."
+)
 flags.DEFINE_string("image2", None, "Second image, same size as the first.")
-flags.DEFINE_string("preset", "raft_sintel", "RAFT preset name, .pth checkpoint or converted folder.")
+flags.DEFINE_string(
+    "preset", "raft_sintel", "RAFT preset name, .pth checkpoint or converted folder."
+)
 flags.DEFINE_integer("iters", 12, "Refinement iterations.")
 flags.DEFINE_string("out", "flow_demo.png", "Where to write the PNG.")
 
