@@ -1,0 +1,245 @@
+"""RAFT throughput: image pairs per second, forward and forward+backward, and peak memory.
+
+    python benchmarks/flow_throughput.py                       # jax and tensorflow, 128 and 256
+    python benchmarks/flow_throughput.py --reference_raft_dir=/path/to/RAFT/core \
+        --reference_python=/path/to/python-with-torch                            # + PyTorch
+
+Each (backend, size, mode) runs in a fresh process so its peak memory is its own: resident set
+size on CPU, the device's peak allocation on a GPU. Batch 8, 12 iterations, large RAFT, XLA on;
+forward+backward differentiates sum(flow_up^2) with respect to both images. The PyTorch reference
+is the original implementation (`--reference_raft_dir` points at its `core/` folder), run eagerly
+as its authors do. Results are printed as a table and appended as JSON lines to `--out`, each with
+the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("backends", ["jax", "tensorflow"], "Keras backends (and/or 'torch').")
+flags.DEFINE_list("sizes", ["128", "256"], "Square image sides.")
+flags.DEFINE_list("modes", ["forward", "forward_backward"], "What to time.")
+flags.DEFINE_integer("batch", 8, "Image pairs per batch.")
+flags.DEFINE_integer("iters", 12, "RAFT iterations.")
+flags.DEFINE_integer("repeats", 5, "Timed repetitions after the compiling/warm-up one.")
+flags.DEFINE_string("reference_raft_dir", None, "The original RAFT's core/ folder; adds 'torch'.")
+flags.DEFINE_string("reference_python", sys.executable, "Python with torch, numpy and absl-py.")
+flags.DEFINE_string("out", "benchmarks/results/flow_throughput.jsonl", "JSON-lines output.")
+flags.DEFINE_string("worker", None, "Internal: 'backend,size,mode' to run in this process.")
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    gpu = ""
+    try:
+        names = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        gpu = f", GPU {names}" if names else ""
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"{os.cpu_count()} cores {cpu}{gpu}"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_calls(fn, repeats: int) -> tuple[float, float]:
+    """(first call seconds incl. compilation, median of the next `repeats` calls)."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+def keras_worker(backend: str, size: int, mode: str) -> dict:
+    os.environ["KERAS_BACKEND"] = backend
+    import keras
+    import numpy as np
+
+    from flows import RAFT
+    from flows.backend_utils import jit, value_and_grad
+
+    keras.utils.set_random_seed(0)
+    model = RAFT(variant="large", iters=FLAGS.iters)
+    rng = np.random.default_rng(0)
+    image1 = rng.uniform(0, 255, (FLAGS.batch, size, size, 3)).astype("float32")
+    image2 = np.roll(image1, 3, axis=2)
+
+    if mode == "forward":
+        fn = jit(lambda a, b: model.compute_flow(a, b)[1])
+    else:
+
+        def loss(a, b):
+            return keras.ops.sum(keras.ops.square(model.compute_flow(a, b)[1]))
+
+        fn = jit(value_and_grad(loss, argnums=(0, 1)))
+    image1, image2 = keras.ops.convert_to_tensor(image1), keras.ops.convert_to_tensor(image2)
+
+    def run():
+        keras.tree.map_structure(lambda x: np.asarray(x), fn(image1, image2))
+
+    first, median = time_calls(run, FLAGS.repeats)
+    return {"first_call_s": first, "median_s": median, **device_memory(backend)}
+
+
+def device_memory(backend: str) -> dict:
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform == "gpu":
+            stats = device.memory_stats() or {}
+            return {"peak_device_mib": stats.get("peak_bytes_in_use", 0) / 2**20}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return {
+                "peak_device_mib": tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+            }
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return {"peak_device_mib": torch.cuda.max_memory_allocated() / 2**20}
+    return {}
+
+
+def torch_worker(size: int, mode: str) -> dict:
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, FLAGS.reference_raft_dir)
+    from raft import RAFT as TorchRAFT  # the original implementation
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    model = TorchRAFT(argparse_namespace()).to(device).eval()
+    rng = np.random.default_rng(0)
+    image1 = torch.from_numpy(rng.uniform(0, 255, (FLAGS.batch, 3, size, size)).astype("float32"))
+    image1 = image1.to(device)
+    image2 = torch.roll(image1, 3, dims=3)
+
+    def run():
+        if mode == "forward":
+            with torch.no_grad():
+                model(image1, image2, iters=FLAGS.iters, test_mode=True)
+        else:
+            a = image1.clone().requires_grad_(True)
+            b = image2.clone().requires_grad_(True)
+            _, flow_up = model(a, b, iters=FLAGS.iters, test_mode=True)
+            flow_up.square().sum().backward()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    first, median = time_calls(run, FLAGS.repeats)
+    return {"first_call_s": first, "median_s": median, **device_memory("torch")}
+
+
+def argparse_namespace():
+    import argparse
+
+    return argparse.Namespace(small=False, mixed_precision=False, alternate_corr=False, dropout=0)
+
+
+def run_worker(spec: str) -> None:
+    backend, size, mode = spec.split(",")
+    size = int(size)
+    if backend == "torch":
+        result = torch_worker(size, mode)
+    else:
+        result = keras_worker(backend, size, mode)
+    result.update(
+        backend=backend,
+        size=size,
+        mode=mode,
+        batch=FLAGS.batch,
+        iters=FLAGS.iters,
+        pairs_per_s=FLAGS.batch / result["median_s"],
+        peak_rss_mib=peak_rss_mib(),
+        machine=machine_description(),
+        date=time.strftime("%Y-%m-%d"),
+    )
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def main(argv):
+    del argv
+    if FLAGS.worker:
+        run_worker(FLAGS.worker)
+        return 0
+    backends = list(FLAGS.backends)
+    if FLAGS.reference_raft_dir and "torch" not in backends:
+        backends.append("torch")
+    rows = []
+    for size in FLAGS.sizes:
+        for mode in FLAGS.modes:
+            for backend in backends:
+                python = FLAGS.reference_python if backend == "torch" else sys.executable
+                command = [
+                    python,
+                    __file__,
+                    f"--worker={backend},{size},{mode}",
+                    f"--batch={FLAGS.batch}",
+                    f"--iters={FLAGS.iters}",
+                    f"--repeats={FLAGS.repeats}",
+                ]
+                if FLAGS.reference_raft_dir:
+                    command.append(f"--reference_raft_dir={FLAGS.reference_raft_dir}")
+                env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+                done = subprocess.run(command, capture_output=True, text=True, env=env)
+                lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+                if done.returncode != 0 or not lines:
+                    print(
+                        f"{backend} {size} {mode} failed:\n{done.stderr[-2000:]}", file=sys.stderr
+                    )
+                    continue
+                row = json.loads(lines[-1][len("RESULT ") :])
+                rows.append(row)
+                print(
+                    f"{backend:>10} {size:>4}px {mode:>16}: {row['pairs_per_s']:7.2f} pairs/s "
+                    f"({row['median_s'] * 1000:8.1f} ms/batch, first call {row['first_call_s']:.1f} s), "
+                    f"peak RSS {row['peak_rss_mib']:.0f} MiB"
+                    + (
+                        f", device {row['peak_device_mib']:.0f} MiB"
+                        if "peak_device_mib" in row
+                        else ""
+                    ),
+                    flush=True,
+                )
+    if rows:
+        os.makedirs(os.path.dirname(FLAGS.out) or ".", exist_ok=True)
+        with open(FLAGS.out, "a") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+        print(f"machine: {rows[0]['machine']}; appended {len(rows)} rows to {FLAGS.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
