@@ -213,7 +213,7 @@ def main(argv):
                     command.append(f"--reference_raft_dir={FLAGS.reference_raft_dir}")
                 env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
                 done = subprocess.run(command, capture_output=True, text=True, env=env)
-                lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+                lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
                 if done.returncode != 0 or not lines:
                     print(
                         f"{backend} {size} {mode} failed:\n{done.stderr[-2000:]}", file=sys.stderr
@@ -223,7 +223,8 @@ def main(argv):
                 rows.append(row)
                 print(
                     f"{backend:>10} {size:>4}px {mode:>16}: {row['pairs_per_s']:7.2f} pairs/s "
-                    f"({row['median_s'] * 1000:8.1f} ms/batch, first call {row['first_call_s']:.1f} s), "
+                    f"({row['median_s'] * 1000:8.1f} ms/batch, "
+                    f"first call {row['first_call_s']:.1f} s), "
                     f"peak RSS {row['peak_rss_mib']:.0f} MiB"
                     + (
                         f", device {row['peak_device_mib']:.0f} MiB"
