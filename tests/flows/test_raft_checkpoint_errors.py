@@ -50,18 +50,18 @@ def test_file_that_would_run_code_is_refused(tmp_path, capsys):
 
 def _save_subset(source, keys_filter, path):
     """Re-writes a real checkpoint's tensors, filtered, in PyTorch's zip format."""
-    from tests.torch_format import save_zip_checkpoint
+    from tests.torch_format import write_torch_zip
 
     state = {k: v for k, v in load_torch_checkpoint(source).items() if keys_filter(k)}
-    save_zip_checkpoint(state, path)
+    write_torch_zip(path, state)
     return path
 
 
 def test_non_raft_checkpoint(tmp_path):
-    from tests.torch_format import save_zip_checkpoint
+    from tests.torch_format import write_torch_zip
 
     path = tmp_path / "resnet.pth"
-    save_zip_checkpoint({"conv1.weight": np.zeros((8, 3, 3, 3), np.float32)}, path)
+    write_torch_zip(path, {"conv1.weight": np.zeros((8, 3, 3, 3), np.float32)})
     with pytest.raises(CheckpointError, match="resnet.pth: not a RAFT checkpoint"):
         RAFT.from_checkpoint(path)
 
