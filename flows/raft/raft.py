@@ -108,6 +108,10 @@ class RAFT(keras.Model):
             )
         )
         self.built = True
+        # Layers created after `Model.__init__` do not inherit its `trainable`; on TensorFlow
+        # setting the model's flag again does not reach them either, so set each one.
+        for part in (self.feature_encoder, self.context_encoder, self.update_block):
+            part.trainable = trainable
 
         # === Config ===
         self.variant = variant

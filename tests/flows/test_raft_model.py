@@ -139,3 +139,9 @@ def test_serialization(small_raft):
 def test_keras_saving(small_raft, tmp_path):
     inputs = dict(zip(("image1", "image2"), image_pair(24, 32), strict=True))
     run_saving_test(small_raft, inputs, tmp_path)
+
+
+def test_every_sub_layer_variable_is_frozen():
+    model = RAFT(variant="large", iters=1)
+    assert all(not v.trainable for v in model.variables)
+    assert all(not layer.trainable for layer in model._flatten_layers(include_self=False))
