@@ -1,0 +1,555 @@
+"""AVLAE (Adversarial Video Latent AutoEncoder) as a Keras model trained with Algorithm 1."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from avlae_keras import losses
+from avlae_keras.networks import (
+    AppearanceEncoder,
+    ImageLatentDiscriminator,
+    MappingNetwork,
+    MotionEncoder,
+    VideoDiscriminator,
+    VideoGenerator,
+)
+from avlae_keras.training_backend import (
+    TrainStep,
+    apply_gradients,
+    default_jit_compile,
+    draw_per_replica,
+    input_gradients,
+    value_and_grad,
+)
+
+SEED_STATE_KEY = "latent_seed_generator_state"
+
+# The four update groups of Algorithm 1, in the order of `AVLAE.optimizers`.
+UPDATE_GROUPS = (
+    "video_discriminator",  # Step I: EM* + DV with L_V
+    "image_discriminator",  # Step I: EA + DI with L_I
+    "generator",  # Step II: FA + FM + G with the adversarial loss
+    "latent_reconstruction",  # Step III: EA + EM* + G with L_rec
+)
+
+
+def default_optimizers() -> list[keras.optimizers.Optimizer]:
+    """The paper's Adam (lr 2e-4, beta1 0.5, beta2 0.999), one per update group."""
+    return [
+        keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name=f"{group}_optimizer")
+        for group in UPDATE_GROUPS
+    ]
+
+
+class OptimizerGroup:
+    """The four optimizers seen as one `model.optimizer` by Keras's trainers: the JAX trainer
+    threads `model.optimizer.variables` through its jitted step and builds the optimizer before
+    training, so this aggregates the variables and builds each optimizer on its own group."""
+
+    def __init__(self, optimizers, variable_groups):
+        self.optimizers = list(optimizers)
+        self.variable_groups = [list(group) for group in variable_groups]
+
+    @property
+    def variables(self) -> list:
+        return [v for optimizer in self.optimizers for v in optimizer.variables]
+
+    @property
+    def built(self) -> bool:
+        return all(optimizer.built for optimizer in self.optimizers)
+
+    def build(self, _trainable_variables=None) -> None:
+        for optimizer, variables in zip(self.optimizers, self.variable_groups, strict=True):
+            if not optimizer.built:
+                optimizer.build(variables)
+
+
+def loss_term_names(r1_gamma: float = 0.0) -> list[str]:
+    """Names of the logged loss terms: Step I, Step II, Step III."""
+    names = ["video_real_loss", "video_fake_loss", "image_real_loss", "image_fake_loss"]
+    if r1_gamma > 0:
+        names += ["video_r1_penalty", "image_r1_penalty"]
+    return [
+        *names,
+        "generator_video_loss",
+        "generator_image_loss",
+        "motion_reconstruction_loss",
+        "appearance_reconstruction_loss",
+    ]
+
+
+def select_frames(videos, frame_indices):
+    """videos (B, T, H, W, C), frame_indices (B,) -> frames (B, H, W, C), differentiable."""
+    one_hot = ops.one_hot(frame_indices, videos.shape[1], dtype=videos.dtype)
+    return ops.sum(videos * one_hot[:, :, None, None, None], axis=1)
+
+
+def _resolve_flow_estimator(flow_estimator):
+    if isinstance(flow_estimator, str):
+        from flows import RAFT
+
+        return RAFT.from_preset(flow_estimator)
+    if isinstance(flow_estimator, dict):
+        return keras.saving.deserialize_keras_object(flow_estimator)
+    if flow_estimator is None:
+        raise ValueError("use_motion_encoder=True needs a flow_estimator (a flows.RAFT or name).")
+    return flow_estimator
+
+
+@keras.saving.register_keras_serializable(package="avlae_keras")
+class AVLAE(TrainStep, keras.Model):
+    """Adversarial Video Latent AutoEncoder (Algorithm 1 of the paper).
+
+    Networks: FA, FM (`appearance_mapping`, `motion_mapping`), G (`video_generator`), EA
+    (`appearance_encoder`), DI (`image_discriminator`), EM (`motion_encoder`: a frozen flow
+    estimator plus EM*, `motion_encoder.flow_sequence_encoder`) and DV (`video_discriminator`).
+
+    `fit` takes videos (B, T, H, W, 3) in [-1, 1] and runs, per batch, Step I (update EM*, DV
+    with L_V and EA, DI with L_I), Step II (update FA, FM, G adversarially) and Step III (update
+    EA, EM*, G with the latent reconstruction loss), each with fresh zA, zM.
+
+    Args:
+        resolution: frame height and width (64 or 128 in the paper; any power of two >= 8).
+        frames: frames per video T.
+        latent_dim: size of zA, zM, wA, wM.
+        base_channels: width of G, EA, EM* and DV.
+        mapping_layers: Dense layers in FA and FM.
+        discriminator_hidden_dim: width of the DI and DV heads.
+        flow_estimator: a `flows.RAFT` instance or a preset name such as "raft_sintel".
+        raft_iters: RAFT refinement iterations inside EM.
+        k1: weight of the wM reconstruction term (0 removes it).
+        k2: weight of the wA reconstruction term (0 removes it).
+        use_motion_encoder: False is the paper's "-EM" ablation: no EM, DV sees the video only
+            (there is then no wM' to reconstruct, so k1 must be 0).
+        r1_gamma: R1 penalty weight on real inputs of DV and DI (0: off, as in the paper).
+        step3_updates_mappings: False (the paper): Step III updates EA, EM*, G, with FA(zA),
+            FM(zM) as constant targets. True: FA and FM are updated too (ALAE's code).
+        seed: seed of the random latents and frame choices.
+    """
+
+    def __init__(
+        self,
+        resolution: int = 128,
+        frames: int = 16,
+        latent_dim: int = 128,
+        base_channels: int = 80,
+        mapping_layers: int = 5,
+        discriminator_hidden_dim: int = 256,
+        flow_estimator="raft_sintel",
+        raft_iters: int = 12,
+        k1: float = 1.0,
+        k2: float = 1.0,
+        use_motion_encoder: bool = True,
+        r1_gamma: float = 0.0,
+        step3_updates_mappings: bool = False,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        if not use_motion_encoder and k1 != 0:
+            raise ValueError(
+                "use_motion_encoder=False removes EM, so there is no wM' to reconstruct: "
+                f"set k1=0 (got k1={k1})."
+            )
+        super().__init__(**kwargs)
+        policy = self.dtype_policy
+
+        # === Layers ===
+        self.appearance_mapping = MappingNetwork(
+            latent_dim, latent_dim, mapping_layers, dtype=policy, name="appearance_mapping"
+        )
+        self.motion_mapping = MappingNetwork(
+            latent_dim, latent_dim, mapping_layers, dtype=policy, name="motion_mapping"
+        )
+        self.video_generator = VideoGenerator(
+            resolution, frames, base_channels, dtype=policy, name="video_generator"
+        )
+        self.appearance_encoder = AppearanceEncoder(
+            resolution, base_channels, latent_dim, dtype=policy, name="appearance_encoder"
+        )
+        self.image_discriminator = ImageLatentDiscriminator(
+            discriminator_hidden_dim, dtype=policy, name="image_discriminator"
+        )
+        self.motion_encoder = None
+        if use_motion_encoder:
+            self.motion_encoder = MotionEncoder(
+                _resolve_flow_estimator(flow_estimator),
+                raft_iters=raft_iters,
+                resolution=resolution,
+                base_channels=base_channels,
+                latent_dim=latent_dim,
+                dtype=policy,
+                name="motion_encoder",
+            )
+        self.video_discriminator = VideoDiscriminator(
+            resolution,
+            frames,
+            base_channels,
+            motion_dim=latent_dim if use_motion_encoder else 0,
+            hidden_dim=discriminator_hidden_dim,
+            dtype=policy,
+            name="video_discriminator",
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed, name="latent_seed_generator")
+        self._loss_trackers = [keras.metrics.Mean(name=name) for name in loss_term_names(r1_gamma)]
+
+        # === Config ===
+        self.resolution = resolution
+        self.frames = frames
+        self.latent_dim = latent_dim
+        self.base_channels = base_channels
+        self.mapping_layers = mapping_layers
+        self.discriminator_hidden_dim = discriminator_hidden_dim
+        self.raft_iters = raft_iters
+        self.k1 = k1
+        self.k2 = k2
+        self.use_motion_encoder = use_motion_encoder
+        self.r1_gamma = r1_gamma
+        self.step3_updates_mappings = step3_updates_mappings
+        self.seed = seed
+        self.optimizers = []
+
+        self._build_networks()
+
+    def _build_networks(self) -> None:
+        video_shape = (None, self.frames, self.resolution, self.resolution, 3)
+        latent_shape = (None, self.latent_dim)
+        self.appearance_mapping.build(latent_shape)
+        self.motion_mapping.build(latent_shape)
+        self.video_generator.build((None, 2 * self.latent_dim))
+        self.appearance_encoder.build((None, self.resolution, self.resolution, 3))
+        self.image_discriminator.build(latent_shape)
+        if self.motion_encoder is not None:
+            self.motion_encoder.build(video_shape)
+        self.video_discriminator.build(
+            video_shape, latent_shape if self.motion_encoder is not None else None
+        )
+        self.built = True
+
+    def build(self, input_shape=None):
+        # Every network is built in the constructor from the static configuration.
+        self.built = True
+
+    # --- update groups and optimizers -------------------------------------------------------
+
+    @property
+    def motion_encoder_trainable_variables(self) -> list:
+        """EM*: the motion encoder without its flow estimator."""
+        if self.motion_encoder is None:
+            return []
+        return self.motion_encoder.flow_sequence_encoder.trainable_variables
+
+    def update_groups(self) -> dict[str, list]:
+        """The variables each optimizer updates, in the order of `UPDATE_GROUPS`."""
+        motion = self.motion_encoder_trainable_variables
+        appearance = self.appearance_encoder.trainable_variables
+        mappings = (
+            self.appearance_mapping.trainable_variables + self.motion_mapping.trainable_variables
+        )
+        generator = self.video_generator.trainable_variables
+        return {
+            "video_discriminator": motion + self.video_discriminator.trainable_variables,
+            "image_discriminator": appearance + self.image_discriminator.trainable_variables,
+            "generator": mappings + generator,
+            "latent_reconstruction": (
+                appearance + motion + generator + (mappings if self.step3_updates_mappings else [])
+            ),
+        }
+
+    def compile(
+        self,
+        optimizers: list | None = None,
+        jit_compile: bool | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+    ) -> None:
+        """`optimizers`: four optimizers, one per update group (`UPDATE_GROUPS` order);
+        default the paper's Adam for each. `jit_compile` defaults to XLA on both backends (off
+        under a multi-replica `tf.distribute` strategy, which XLA cannot compile)."""
+        optimizers = default_optimizers() if optimizers is None else list(optimizers)
+        if len(optimizers) != len(UPDATE_GROUPS):
+            raise ValueError(
+                f"AVLAE needs {len(UPDATE_GROUPS)} optimizers, one per update group "
+                f"{UPDATE_GROUPS}; got {len(optimizers)}."
+            )
+        if jit_compile is None:
+            jit_compile = default_jit_compile()
+        super().compile(
+            optimizer=optimizers[0],
+            jit_compile=jit_compile,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+        )
+        self.optimizers = optimizers
+        self.optimizer = OptimizerGroup(optimizers, self.update_groups().values())
+        self.optimizer.build()
+
+    def get_compile_config(self) -> dict:
+        if not self.compiled:
+            return {}
+        return {
+            "optimizers": [keras.saving.serialize_keras_object(o) for o in self.optimizers],
+            "jit_compile": self.jit_compile,
+            "run_eagerly": self.run_eagerly,
+            "steps_per_execution": self.steps_per_execution,
+        }
+
+    def compile_from_config(self, config: dict) -> None:
+        config = dict(config)
+        config["optimizers"] = [
+            keras.saving.deserialize_keras_object(o) for o in config["optimizers"]
+        ]
+        self.compile(**config)
+
+    @property
+    def metrics(self) -> list:
+        return list(self._loss_trackers)
+
+    # --- the networks composed --------------------------------------------------------------
+
+    def map_latents(self, z_a, z_m):
+        """(wA, wM) = (FA(zA), FM(zM))."""
+        return self.appearance_mapping(z_a), self.motion_mapping(z_m)
+
+    def _synthesize(self, w_a, w_m):
+        return self.video_generator(ops.concatenate([w_a, ops.cast(w_m, w_a.dtype)], axis=-1))
+
+    def _video_logits(self, videos):
+        if self.motion_encoder is None:
+            return self.video_discriminator(videos)
+        return self.video_discriminator(videos, self.motion_encoder(videos))
+
+    def _image_logits(self, frames):
+        return self.image_discriminator(self.appearance_encoder(frames))
+
+    # --- the loss terms of each step (pure functions of their inputs) ------------------------
+
+    def discriminator_loss_terms(self, videos, fake_videos, real_frame_index, fake_frame_index):
+        """Step I terms: L_V (DV real/fake) and L_I (DI real/fake), plus R1 when enabled."""
+        batch_size = ops.shape(videos)[0]
+        both = ops.concatenate([videos, ops.cast(fake_videos, videos.dtype)], axis=0)
+        motion_codes = None if self.motion_encoder is None else self.motion_encoder(both)
+        if motion_codes is None:
+            video_logits = self.video_discriminator(both)
+        else:
+            video_logits = self.video_discriminator(both, motion_codes)
+        real_frames = select_frames(videos, real_frame_index)
+        fake_frames = select_frames(fake_videos, fake_frame_index)
+        image_logits = self._image_logits(ops.concatenate([real_frames, fake_frames], axis=0))
+        terms = {
+            "video_real_loss": losses.real_logistic_loss(video_logits[:batch_size]),
+            "video_fake_loss": losses.fake_logistic_loss(video_logits[batch_size:]),
+            "image_real_loss": losses.real_logistic_loss(image_logits[:batch_size]),
+            "image_fake_loss": losses.fake_logistic_loss(image_logits[batch_size:]),
+        }
+        if self.r1_gamma > 0:
+            # Gradient wrt the real video with its motion code as a second input, so the
+            # penalty does not differentiate twice through the flow estimator.
+            real_motion = None if motion_codes is None else motion_codes[:batch_size]
+            video_gradients = input_gradients(
+                lambda x: (
+                    self.video_discriminator(x)
+                    if real_motion is None
+                    else self.video_discriminator(x, real_motion)
+                ),
+                videos,
+            )
+            image_gradients = input_gradients(self._image_logits, real_frames)
+            terms["video_r1_penalty"] = losses.r1_penalty(video_gradients, self.r1_gamma)
+            terms["image_r1_penalty"] = losses.r1_penalty(image_gradients, self.r1_gamma)
+        return terms
+
+    def generator_loss_terms(self, z_a, z_m, fake_frame_index):
+        """Step II terms: non-saturating losses of G's videos through DV(., EM(.)) and DI(EA)."""
+        w_a, w_m = self.map_latents(z_a, z_m)
+        fake_videos = self._synthesize(w_a, w_m)
+        fake_frames = select_frames(fake_videos, fake_frame_index)
+        return {
+            "generator_video_loss": losses.generator_logistic_loss(self._video_logits(fake_videos)),
+            "generator_image_loss": losses.generator_logistic_loss(self._image_logits(fake_frames)),
+        }
+
+    def latent_reconstruction_terms(self, z_a, z_m, fake_frame_index):
+        """Step III terms: K1 ||FM(zM) - EM(x_hat)||^2 and K2 ||FA(zA) - EA(x_hat_t)||^2."""
+        w_a, w_m = self.map_latents(z_a, z_m)
+        if not self.step3_updates_mappings:
+            w_a, w_m = ops.stop_gradient(w_a), ops.stop_gradient(w_m)
+        fake_videos = self._synthesize(w_a, w_m)
+        zero = ops.zeros((), "float32")
+        motion_term = appearance_term = zero
+        if self.k1 != 0:
+            encoded_motion = self.motion_encoder(fake_videos)
+            motion_term = self.k1 * losses.latent_reconstruction_loss(w_m, encoded_motion)
+        if self.k2 != 0:
+            encoded_appearance = self.appearance_encoder(
+                select_frames(fake_videos, fake_frame_index)
+            )
+            appearance_term = self.k2 * losses.latent_reconstruction_loss(w_a, encoded_appearance)
+        return {
+            "motion_reconstruction_loss": motion_term,
+            "appearance_reconstruction_loss": appearance_term,
+        }
+
+    def compute_step_losses(self, videos, z_a, z_m, real_frame_index, fake_frame_index) -> dict:
+        """The three steps' losses for given latents and frame indices, without updating
+        anything: {"step_1", "step_2", "step_3"} and every term. Deterministic, for checks."""
+        videos = ops.cast(videos, "float32")
+        fake_videos = ops.stop_gradient(self._synthesize(*self.map_latents(z_a, z_m)))
+        terms = self.discriminator_loss_terms(
+            videos, fake_videos, real_frame_index, fake_frame_index
+        )
+        step_1 = sum(terms.values())
+        generator_terms = self.generator_loss_terms(z_a, z_m, fake_frame_index)
+        reconstruction_terms = self.latent_reconstruction_terms(z_a, z_m, fake_frame_index)
+        return {
+            "step_1": step_1,
+            "step_2": sum(generator_terms.values()),
+            "step_3": sum(reconstruction_terms.values()),
+            **terms,
+            **generator_terms,
+            **reconstruction_terms,
+        }
+
+    # --- Algorithm 1 ------------------------------------------------------------------------
+
+    def train_iteration(self, videos) -> dict:
+        """One iteration of Algorithm 1 on a batch of real videos; returns the running means of
+        every loss term."""
+        videos = ops.cast(videos, "float32")
+        batch_size = ops.shape(videos)[0]
+        terms = {}
+        terms.update(self._step_discriminators(videos, batch_size))
+        terms.update(self._step_generator(batch_size))
+        terms.update(self._step_latent_reconstruction(batch_size))
+        for tracker in self._loss_trackers:
+            tracker.update_state(terms[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self._loss_trackers}
+
+    def _step_discriminators(self, videos, batch_size) -> dict:
+        """Step I: update EM*, DV with L_V and EA, DI with L_I (fake videos are constants)."""
+        z_a, z_m = self._sample_latents(batch_size)
+        real_frame_index = self._sample_frame_indices(batch_size)
+        fake_frame_index = self._sample_frame_indices(batch_size)
+        fake_videos = ops.stop_gradient(self._synthesize(*self.map_latents(z_a, z_m)))
+        groups = self.update_groups()
+        video_variables = groups["video_discriminator"]
+        image_variables = groups["image_discriminator"]
+
+        def loss_fn():
+            terms = self.discriminator_loss_terms(
+                videos, fake_videos, real_frame_index, fake_frame_index
+            )
+            # L_V depends only on EM*, DV and L_I only on EA, DI: one backward pass serves both.
+            return sum(terms.values()), terms
+
+        _, terms, gradients = value_and_grad(loss_fn, video_variables + image_variables)
+        split = len(video_variables)
+        apply_gradients(self.optimizers[0], gradients[:split], video_variables)
+        apply_gradients(self.optimizers[1], gradients[split:], image_variables)
+        return terms
+
+    def _step_generator(self, batch_size) -> dict:
+        """Step II: update FA, FM, G through DI(EA(x_hat_t)) and DV(x_hat, EM(x_hat))."""
+        z_a, z_m = self._sample_latents(batch_size)
+        fake_frame_index = self._sample_frame_indices(batch_size)
+        variables = self.update_groups()["generator"]
+
+        def loss_fn():
+            terms = self.generator_loss_terms(z_a, z_m, fake_frame_index)
+            return sum(terms.values()), terms
+
+        _, terms, gradients = value_and_grad(loss_fn, variables)
+        apply_gradients(self.optimizers[2], gradients, variables)
+        return terms
+
+    def _step_latent_reconstruction(self, batch_size) -> dict:
+        """Step III: update EA, EM*, G with L_rec (the flow estimator only passes gradients)."""
+        z_a, z_m = self._sample_latents(batch_size)
+        fake_frame_index = self._sample_frame_indices(batch_size)
+        variables = self.update_groups()["latent_reconstruction"]
+
+        def loss_fn():
+            terms = self.latent_reconstruction_terms(z_a, z_m, fake_frame_index)
+            return sum(terms.values()), terms
+
+        _, terms, gradients = value_and_grad(loss_fn, variables)
+        apply_gradients(self.optimizers[3], gradients, variables)
+        return terms
+
+    def _sample_latents(self, batch_size):
+        def draw(rows):
+            return keras.random.normal((rows, self.latent_dim), seed=self.seed_generator)
+
+        return draw_per_replica(draw, batch_size), draw_per_replica(draw, batch_size)
+
+    def _sample_frame_indices(self, batch_size):
+        def draw(rows):
+            return keras.random.randint((rows,), 0, self.frames, seed=self.seed_generator)
+
+        return draw_per_replica(draw, batch_size)
+
+    # --- inference --------------------------------------------------------------------------
+
+    def generate(self, num: int | None = None, z_a=None, z_m=None, seed: int | None = None):
+        """Videos G(FA(zA), FM(zM)) in [-1, 1], (num, T, H, W, 3). Missing latents are drawn
+        from N(0, I) with `seed`."""
+        given = z_a if z_a is not None else z_m
+        if num is None:
+            if given is None:
+                raise ValueError("generate() needs `num` or latents z_a / z_m.")
+            num = ops.shape(given)[0]
+        seed_generator = keras.random.SeedGenerator(seed)
+        if z_a is None:
+            z_a = keras.random.normal((num, self.latent_dim), seed=seed_generator)
+        if z_m is None:
+            z_m = keras.random.normal((num, self.latent_dim), seed=seed_generator)
+        return self._synthesize(*self.map_latents(z_a, z_m))
+
+    def encode(self, videos, frame_index: int | None = None):
+        """(wA', wM') = (EA(x_t), EM(x)); x_t is frame `frame_index` (default the middle one)."""
+        if self.motion_encoder is None:
+            raise ValueError("This AVLAE has no motion encoder (use_motion_encoder=False).")
+        videos = ops.cast(videos, "float32")
+        frame_index = self.frames // 2 if frame_index is None else frame_index
+        return self.appearance_encoder(videos[:, frame_index]), self.motion_encoder(videos)
+
+    def reconstruct(self, videos, frame_index: int | None = None):
+        """G(EA(x_t), EM(x)) for real videos x (B, T, H, W, 3) in [-1, 1]."""
+        return self._synthesize(*self.encode(videos, frame_index))
+
+    def call(self, videos):
+        return self.reconstruct(videos)
+
+    def save_own_variables(self, store) -> None:
+        super().save_own_variables(store)
+        # The latent/frame random stream is training state too: resume it exactly.
+        store[SEED_STATE_KEY] = keras.ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store) -> None:
+        keys = list(store.keys())
+        if SEED_STATE_KEY in keys:
+            self.seed_generator.state.assign(store[SEED_STATE_KEY])
+        super().load_own_variables({k: store[k] for k in keys if k != SEED_STATE_KEY})
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        flow_estimator = None
+        if self.motion_encoder is not None:
+            flow_estimator = keras.saving.serialize_keras_object(self.motion_encoder.flow_estimator)
+        return {
+            **config,
+            "resolution": self.resolution,
+            "frames": self.frames,
+            "latent_dim": self.latent_dim,
+            "base_channels": self.base_channels,
+            "mapping_layers": self.mapping_layers,
+            "discriminator_hidden_dim": self.discriminator_hidden_dim,
+            "flow_estimator": flow_estimator,
+            "raft_iters": self.raft_iters,
+            "k1": self.k1,
+            "k2": self.k2,
+            "use_motion_encoder": self.use_motion_encoder,
+            "r1_gamma": self.r1_gamma,
+            "step3_updates_mappings": self.step3_updates_mappings,
+            "seed": self.seed,
+        }

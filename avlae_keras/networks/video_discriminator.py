@@ -1,0 +1,151 @@
+"""DV: the video discriminator, (2+1)D convolutional features of the video concatenated with the
+motion code EM(x), then 3 Dense layers."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="avlae_keras")
+class VideoDiscriminator(keras.layers.Layer):
+    """DV(x, EM(x)) -> (B, 1) logits.
+
+    Features: stages of a (1, 4, 4) stride-(1, 2, 2) spatial convolution and a (4, 1, 1)
+    temporal convolution (stride 2 while more than one frame is left), LeakyReLU(0.2), channels
+    doubling from `base_channels` (G3AN's video discriminator), down to 4x4; a 'valid'
+    convolution over what is left gives a feature vector. It is concatenated with the motion
+    code (when `motion_dim` > 0) and scored by 3 Dense layers with LeakyReLU(0.2) between them.
+
+    Args:
+        resolution: frame height and width, a power of two >= 8.
+        frames: number of frames T.
+        base_channels: channels of the first stage.
+        motion_dim: size of the motion code input; 0 for a discriminator without EM (the
+            paper's "-EM" ablation), which is then called on videos alone.
+        hidden_dim: width of the two hidden Dense layers.
+        max_channel_multiplier: cap on channels, as a multiple of `base_channels`.
+        negative_slope: slope of the LeakyReLU.
+    """
+
+    def __init__(
+        self,
+        resolution: int = 128,
+        frames: int = 16,
+        base_channels: int = 64,
+        motion_dim: int = 128,
+        hidden_dim: int = 256,
+        max_channel_multiplier: int = 8,
+        negative_slope: float = 0.2,
+        **kwargs,
+    ):
+        if resolution < 8 or 2 ** round(math.log2(resolution)) != resolution:
+            raise ValueError(f"resolution must be a power of two >= 8, got {resolution}.")
+        super().__init__(**kwargs)
+        initializer = keras.initializers.RandomNormal(stddev=0.02)
+        num_stages = round(math.log2(resolution)) - 2
+        remaining_frames = frames
+
+        # === Layers ===
+        self.spatial_convs = []
+        self.temporal_convs = []
+        for index in range(num_stages):
+            filters = base_channels * min(max_channel_multiplier, 2**index)
+            temporal_stride = 2 if remaining_frames > 1 else 1
+            remaining_frames = math.ceil(remaining_frames / temporal_stride)
+            self.spatial_convs.append(
+                keras.layers.Conv3D(
+                    filters,
+                    (1, 4, 4),
+                    strides=(1, 2, 2),
+                    padding="same",
+                    kernel_initializer=initializer,
+                    dtype=self.dtype_policy,
+                    name=f"spatial_conv_{index}",
+                )
+            )
+            self.temporal_convs.append(
+                keras.layers.Conv3D(
+                    filters,
+                    (4, 1, 1),
+                    strides=(temporal_stride, 1, 1),
+                    padding="same",
+                    kernel_initializer=initializer,
+                    dtype=self.dtype_policy,
+                    name=f"temporal_conv_{index}",
+                )
+            )
+        feature_dim = base_channels * min(max_channel_multiplier, 2**num_stages)
+        self.to_features = keras.layers.Conv3D(
+            feature_dim,
+            (remaining_frames, 4, 4),
+            padding="valid",
+            kernel_initializer=initializer,
+            dtype=self.dtype_policy,
+            name="to_features",
+        )
+        self.activation = keras.layers.LeakyReLU(negative_slope, dtype=self.dtype_policy)
+        self.hidden_layers = [
+            keras.layers.Dense(hidden_dim, dtype=self.dtype_policy, name=f"dense_{index}")
+            for index in range(2)
+        ]
+        self.logit_layer = keras.layers.Dense(1, dtype=self.dtype_policy, name="logit")
+
+        # === Config ===
+        self.resolution = resolution
+        self.frames = frames
+        self.base_channels = base_channels
+        self.motion_dim = motion_dim
+        self.hidden_dim = hidden_dim
+        self.max_channel_multiplier = max_channel_multiplier
+        self.negative_slope = negative_slope
+        self.feature_dim = feature_dim
+
+    def build(self, videos_shape, motion_code_shape=None):
+        shape = tuple(videos_shape)
+        for spatial, temporal in zip(self.spatial_convs, self.temporal_convs):
+            spatial.build(shape)
+            shape = spatial.compute_output_shape(shape)
+            temporal.build(shape)
+            shape = temporal.compute_output_shape(shape)
+        self.to_features.build(shape)
+        shape = (shape[0], self.feature_dim + self.motion_dim)
+        for layer in self.hidden_layers:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.logit_layer.build(shape)
+        self.built = True
+
+    def call(self, videos, motion_code=None):
+        if (motion_code is None) != (self.motion_dim == 0):
+            raise ValueError(
+                f"This discriminator has motion_dim={self.motion_dim}: pass a motion code "
+                "exactly when motion_dim > 0."
+            )
+        x = videos
+        for spatial, temporal in zip(self.spatial_convs, self.temporal_convs):
+            x = self.activation(spatial(x))
+            x = self.activation(temporal(x))
+        features = ops.reshape(self.activation(self.to_features(x)), (-1, self.feature_dim))
+        if motion_code is not None:
+            features = ops.concatenate([features, ops.cast(motion_code, features.dtype)], -1)
+        for layer in self.hidden_layers:
+            features = self.activation(layer(features))
+        return self.logit_layer(features)
+
+    def compute_output_shape(self, videos_shape, motion_code_shape=None):
+        return (videos_shape[0], 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "resolution": self.resolution,
+            "frames": self.frames,
+            "base_channels": self.base_channels,
+            "motion_dim": self.motion_dim,
+            "hidden_dim": self.hidden_dim,
+            "max_channel_multiplier": self.max_channel_multiplier,
+            "negative_slope": self.negative_slope,
+        }

@@ -1,0 +1,194 @@
+"""The only backend-specific code of AVLAE's training: how gradients are taken and how the
+training step is plugged into Keras's trainer.
+
+`value_and_grad(loss_fn, variables)` and `input_gradients(fn, inputs)` have the same meaning on
+every backend; `TrainStep` adapts `AVLAE.train_iteration(videos) -> logs` (plain imperative code:
+read variables, compute, `optimizer.apply`) to the trainer's calling convention:
+
+- TensorFlow: `tf.GradientTape`; the step runs inside Keras's `tf.function` (XLA when
+  `jit_compile`). Under `tf.distribute`, each replica's loss is divided by the number of
+  replicas, since the optimizer sums gradients across replicas.
+- JAX: the trainer jits `train_step(state, data)` with the state as explicit arrays. The whole
+  iteration runs inside one `keras.StatelessScope` holding every model, optimizer and metric
+  variable; `value_and_grad` differentiates a stateless re-run of `loss_fn` with the chosen
+  variables replaced by `jax.value_and_grad`'s arguments, and the optimizers' `apply` write
+  their updates into the scope, from which the new state is read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+
+BACKEND = keras.backend.backend()
+if BACKEND not in ("tensorflow", "jax"):
+    raise ImportError(
+        f"AVLAE training supports the TensorFlow and JAX backends, not {BACKEND!r}. "
+        "Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax."
+    )
+
+
+def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None:
+    """One optimizer update of `variables` (inside the JAX training scope, a stateless one)."""
+    optimizer.apply(list(gradients), list(variables))
+
+
+def draw_per_replica(draw: Callable, batch_size):
+    """`draw(n)` samples n random rows; returns this replica's `batch_size` rows of one draw
+    for the whole global batch, so that replicas get different samples and the global batch
+    is the same however it is split."""
+    num_replicas, replica_id = _replica_position()
+    if num_replicas == 1:
+        return draw(batch_size)
+    rows = draw(batch_size * num_replicas)
+    return rows[replica_id * batch_size : (replica_id + 1) * batch_size]
+
+
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    def _num_replicas() -> int:
+        context = tf.distribute.get_replica_context()
+        return context.num_replicas_in_sync if context is not None else 1
+
+    def value_and_grad(loss_fn: Callable, variables: Sequence):
+        """Runs `loss_fn() -> (loss, aux)`; returns `(loss, aux, gradients wrt variables)`."""
+        variables = list(variables)
+        with tf.GradientTape() as tape:
+            loss, aux = loss_fn()
+            scaled_loss = loss / _num_replicas()
+        gradients = tape.gradient(scaled_loss, variables)
+        gradients = [
+            tf.zeros_like(v.value) if g is None else g
+            for g, v in zip(gradients, variables, strict=True)
+        ]
+        return loss, aux, gradients
+
+    def input_gradients(fn: Callable, inputs):
+        """Gradient of `sum(fn(inputs))` wrt `inputs`, itself differentiable (for R1)."""
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = tf.cast(fn(inputs), tf.float32)
+        return tape.gradient(tf.reduce_sum(outputs), inputs)
+
+    def _replica_position():
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return 1, 0
+        return context.num_replicas_in_sync, context.replica_id_in_sync_group
+
+    def default_jit_compile() -> bool:
+        """XLA, except under a multi-replica `tf.distribute` strategy: XLA cannot compile a
+        step that touches variables mirrored on other devices."""
+        return not (tf.distribute.has_strategy() and _num_replicas_in_strategy() > 1)
+
+    def _num_replicas_in_strategy() -> int:
+        return tf.distribute.get_strategy().num_replicas_in_sync
+
+    class TrainStep:
+        """Mixin giving `keras.Model` a `train_step` that runs `self.train_iteration`."""
+
+        def train_step(self, data):
+            videos, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            return self.train_iteration(videos)
+
+else:
+    import jax
+    import jax.numpy as jnp
+    from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+    class _RecordingScope(keras.StatelessScope):
+        """A StatelessScope that remembers which variables were written."""
+
+        def __init__(self, state_mapping: dict):
+            super().__init__()
+            self.state_mapping = dict(state_mapping)
+            self.updated = {}
+
+        def add_update(self, update):
+            variable, _ = update
+            self.updated[id(variable)] = variable
+            super().add_update(update)
+
+    def _current_mapping() -> dict:
+        scope = get_stateless_scope()
+        return dict(scope.state_mapping) if scope is not None else {}
+
+    def _current_value(variable, mapping: dict):
+        value = mapping.get(id(variable))
+        return variable.value if value is None else value
+
+    def value_and_grad(loss_fn: Callable, variables: Sequence):
+        """Runs `loss_fn() -> (loss, aux)`; returns `(loss, aux, gradients wrt variables)`.
+
+        Other variables that `loss_fn` writes (e.g. random seed states) get their new values.
+        """
+        variables = list(variables)
+        mapping = _current_mapping()
+        initial_values = [_current_value(v, mapping) for v in variables]
+        differentiated = {id(v) for v in variables}
+        written: dict = {}
+
+        def stateless_loss(values):
+            inner_mapping = dict(mapping)
+            inner_mapping.update((id(v), x) for v, x in zip(variables, values, strict=True))
+            with _RecordingScope(inner_mapping) as scope:
+                loss, aux = loss_fn()
+            written.update(
+                (key, v) for key, v in scope.updated.items() if key not in differentiated
+            )
+            updates = {key: scope.state_mapping[key] for key in written}
+            return loss, (aux, updates)
+
+        (loss, (aux, updates)), gradients = jax.value_and_grad(stateless_loss, has_aux=True)(
+            initial_values
+        )
+        for key, value in updates.items():
+            written[key].assign(value)
+        return loss, aux, gradients
+
+    def input_gradients(fn: Callable, inputs):
+        """Gradient of `sum(fn(inputs))` wrt `inputs`, itself differentiable (for R1)."""
+        return jax.grad(lambda x: jnp.sum(fn(x).astype(jnp.float32)))(inputs)
+
+    def _replica_position():
+        # Arrays are global under `keras.distribution`: one draw serves every device.
+        return 1, 0
+
+    def default_jit_compile() -> bool:
+        return True
+
+    class TrainStep:
+        """Mixin giving `keras.Model` a JAX `train_step(state, data)` that runs
+        `self.train_iteration` statelessly over the whole trainer state."""
+
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_values, metrics_values = state
+            groups = (
+                self.trainable_variables,
+                self.non_trainable_variables,
+                self.optimizer.variables,
+                self.metrics_variables,
+            )
+            mapping = [
+                (variable, value)
+                for variables, values in zip(groups, state, strict=True)
+                for variable, value in zip(variables, values, strict=True)
+            ]
+            videos, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                logs = self.train_iteration(videos)
+            new_state = tuple(
+                [
+                    _updated_or(scope.get_current_value(variable), value)
+                    for variable, value in zip(variables, values, strict=True)
+                ]
+                for variables, values in zip(
+                    groups, (trainable, non_trainable, optimizer_values, metrics_values)
+                )
+            )
+            return logs, new_state
+
+    def _updated_or(new_value, old_value):
+        return old_value if new_value is None else new_value

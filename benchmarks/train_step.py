@@ -1,0 +1,146 @@
+"""Seconds per AVLAE training step (Algorithm 1: Steps I-III) and peak memory.
+
+Each configuration runs in its own subprocess (so peak RSS is per configuration):
+
+    KERAS_BACKEND=jax python benchmarks/train_step.py --resolutions=64 --batch_sizes=1,4 \
+        --precisions=float32,mixed_bfloat16 --steps=3
+
+Memory: peak RSS of the process (resource.getrusage) on CPU; the device's peak bytes in use on a
+GPU. The flow estimator is RAFT with random weights unless --raft_preset is given (the speed
+does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("resolutions", ["64", "128"], "Frame sizes.")
+flags.DEFINE_list("batch_sizes", ["1", "4", "16"], "Batch sizes.")
+flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Keras dtype policies.")
+flags.DEFINE_integer("frames", 16, "Frames per video.")
+flags.DEFINE_integer("steps", 3, "Timed training steps (after one compiling step).")
+flags.DEFINE_integer("base_channels", 80, "Model width.")
+flags.DEFINE_string("raft_variant", "large", "RAFT variant when no preset is given.")
+flags.DEFINE_string("raft_preset", None, "RAFT preset (e.g. raft_sintel) instead of random.")
+flags.DEFINE_integer("raft_iters", 12, "RAFT iterations inside the motion encoder.")
+flags.DEFINE_bool("jit_compile", True, "XLA-compile the training step.")
+flags.DEFINE_string("single", None, "Internal: run one 'resolution,batch,precision' config.")
+
+
+def _device_peak_bytes() -> int | None:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform == "cpu":
+            return None
+        return (device.memory_stats() or {}).get("peak_bytes_in_use")
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"]
+
+
+def run_single(resolution: int, batch_size: int, precision: str) -> dict:
+    import keras
+    import numpy as np
+
+    from avlae_keras import AVLAE
+    from flows import RAFT
+
+    keras.config.set_dtype_policy(precision)
+    raft = (
+        RAFT.from_preset(FLAGS.raft_preset)
+        if FLAGS.raft_preset
+        else RAFT(variant=FLAGS.raft_variant)
+    )
+    model = AVLAE(
+        resolution=resolution,
+        frames=FLAGS.frames,
+        base_channels=FLAGS.base_channels,
+        flow_estimator=raft,
+        raft_iters=FLAGS.raft_iters,
+        seed=0,
+    )
+    model.compile(jit_compile=FLAGS.jit_compile)
+    rng = np.random.default_rng(0)
+    shape = (batch_size, FLAGS.frames, resolution, resolution, 3)
+    first = rng.uniform(-1, 1, shape).astype("float32")
+    videos = rng.uniform(-1, 1, (batch_size * FLAGS.steps, *shape[1:])).astype("float32")
+    start = time.perf_counter()
+    model.fit(first, batch_size=batch_size, epochs=1, verbose=0)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    history = model.fit(videos, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    step_seconds = (time.perf_counter() - start) / FLAGS.steps
+    finite = all(np.isfinite(v[-1]) for v in history.history.values())
+    return {
+        "backend": keras.backend.backend(),
+        "resolution": resolution,
+        "frames": FLAGS.frames,
+        "batch_size": batch_size,
+        "precision": precision,
+        "jit_compile": FLAGS.jit_compile,
+        "raft_iters": FLAGS.raft_iters,
+        "generator_parameters": model.video_generator.count_params(),
+        "first_step_seconds_with_compile": round(compile_seconds, 2),
+        "seconds_per_step": round(step_seconds, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "device_peak_mib": (lambda b: None if b is None else round(b / 2**20, 1))(
+            _device_peak_bytes()
+        ),
+        "losses_finite": finite,
+    }
+
+
+def _machine() -> str:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPUs, {cpu}"
+
+
+def main(argv) -> None:
+    del argv
+    if FLAGS.single:
+        resolution, batch_size, precision = FLAGS.single.split(",")
+        print("RESULT " + json.dumps(run_single(int(resolution), int(batch_size), precision)))
+        return
+    print(f"# machine: {_machine()}; KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}")
+    passthrough = [a for a in sys.argv[1:] if not a.startswith("--single")]
+    for resolution in FLAGS.resolutions:
+        for batch_size in FLAGS.batch_sizes:
+            for precision in FLAGS.precisions:
+                config = f"{resolution},{batch_size},{precision}"
+                completed = subprocess.run(
+                    [sys.executable, __file__, *passthrough, f"--single={config}"],
+                    capture_output=True,
+                    text=True,
+                )
+                lines = [
+                    line for line in completed.stdout.splitlines() if line.startswith("RESULT ")
+                ]
+                if completed.returncode != 0 or not lines:
+                    error = completed.stderr.strip().splitlines()[-1:] or ["no output"]
+                    print(json.dumps({"config": config, "error": error[0]}), flush=True)
+                else:
+                    print(lines[-1][len("RESULT ") :], flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,266 @@
+"""Algorithm 1 with `fit` on a tiny AVLAE: losses, optimizers, which weights move, ablations."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from avlae_keras import AVLAE, UPDATE_GROUPS
+from avlae_keras.model import loss_term_names
+from avlae_keras.training_backend import value_and_grad
+from tests.model.conftest import TINY_CONFIG, tiny_videos
+
+STEPS = 2
+BATCH = 2
+
+
+def snapshot(variables) -> dict:
+    return {id(v): keras.ops.convert_to_numpy(v.value).copy() for v in variables}
+
+
+def changed(variables, before: dict, after: dict) -> list[bool]:
+    return [not np.array_equal(before[id(v)], after[id(v)]) for v in variables]
+
+
+def compiled(fn):
+    """Runs `fn` jitted on JAX (eager op-by-op dispatch is slow there), eagerly on TF."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+@pytest.fixture(scope="module")
+def trained(make_tiny_model):
+    model = make_tiny_model()
+    model.compile()
+    before = snapshot(model.variables)
+    history = model.fit(
+        tiny_videos(STEPS * BATCH), batch_size=BATCH, epochs=1, shuffle=False, verbose=0
+    )
+    return model, before, snapshot(model.variables), history
+
+
+def test_fit_logs_every_loss_term_finite(trained):
+    _, _, _, history = trained
+    assert set(history.history) == set(loss_term_names())
+    for name, values in history.history.items():
+        assert np.all(np.isfinite(values)), name
+
+
+def test_each_optimizer_steps_once_per_batch(trained):
+    model, _, _, _ = trained
+    assert len(model.optimizers) == 4
+    assert [o.name for o in model.optimizers] == [f"{g}_optimizer" for g in UPDATE_GROUPS]
+    for optimizer in model.optimizers:
+        assert int(optimizer.iterations) == STEPS
+        assert float(optimizer.learning_rate) == pytest.approx(2e-4)
+        assert optimizer.beta_1 == 0.5 and optimizer.beta_2 == 0.999
+
+
+def test_every_network_moves_and_the_flow_estimator_does_not(trained):
+    model, before, after, _ = trained
+    networks = {
+        "FA": model.appearance_mapping,
+        "FM": model.motion_mapping,
+        "G": model.video_generator,
+        "EA": model.appearance_encoder,
+        "DI": model.image_discriminator,
+        "EM*": model.motion_encoder.flow_sequence_encoder,
+        "DV": model.video_discriminator,
+    }
+    for name, network in networks.items():
+        assert network.trainable_variables, name
+        assert all(changed(network.trainable_variables, before, after)), name
+    raft = model.motion_encoder.flow_estimator
+    assert raft.weights and not any(changed(raft.weights, before, after))
+    assert not raft.trainable_variables
+
+
+def test_update_groups_follow_algorithm_1(trained):
+    model, _, _, _ = trained
+    groups = {name: {id(v) for v in variables} for name, variables in model.update_groups().items()}
+    ids = {
+        name: {id(v) for v in net.trainable_variables}
+        for name, net in {
+            "FA": model.appearance_mapping,
+            "FM": model.motion_mapping,
+            "G": model.video_generator,
+            "EA": model.appearance_encoder,
+            "DI": model.image_discriminator,
+            "EM*": model.motion_encoder.flow_sequence_encoder,
+            "DV": model.video_discriminator,
+        }.items()
+    }
+    assert groups["video_discriminator"] == ids["EM*"] | ids["DV"]
+    assert groups["image_discriminator"] == ids["EA"] | ids["DI"]
+    assert groups["generator"] == ids["FA"] | ids["FM"] | ids["G"]
+    assert groups["latent_reconstruction"] == ids["EA"] | ids["EM*"] | ids["G"]
+    raft_ids = {id(v) for v in model.motion_encoder.flow_estimator.weights}
+    for optimizer, group in zip(model.optimizers, groups.values()):
+        assert not raft_ids & group
+        assert len(optimizer.variables) == 2 + 2 * len(group)  # iteration, lr, Adam moments
+
+
+def _reconstruction_gradients(model, videos_batch: int = 2):
+    rng = np.random.default_rng(3)
+    z_a = rng.standard_normal((videos_batch, model.latent_dim)).astype("float32")
+    z_m = rng.standard_normal((videos_batch, model.latent_dim)).astype("float32")
+    frame_index = np.array([0, model.frames - 1][:videos_batch], "int32")
+    groups = {
+        "G": model.video_generator.trainable_variables,
+        "EA": model.appearance_encoder.trainable_variables,
+        "EM*": model.motion_encoder_trainable_variables,
+    }
+    variables = [v for group in groups.values() for v in group]
+
+    def run(term):
+        def loss_fn():
+            terms = model.latent_reconstruction_terms(z_a, z_m, frame_index)
+            return terms[term], terms
+
+        _, terms, gradients = value_and_grad(loss_fn, variables)
+        return terms, gradients
+
+    results = {}
+    for term in ("motion_reconstruction_loss", "appearance_reconstruction_loss"):
+        terms, gradients = compiled(lambda term=term: run(term))()
+        norms, start = {}, 0
+        for name, group in groups.items():
+            grads = gradients[start : start + len(group)]
+            norms[name] = float(
+                sum(np.sum(np.square(keras.ops.convert_to_numpy(g))) for g in grads)
+            )
+            start += len(group)
+        results[term] = ({k: float(v) for k, v in terms.items()}, norms)
+    return results
+
+
+def test_motion_reconstruction_gradient_reaches_generator_through_raft(trained):
+    model, _, _, _ = trained
+    terms, norms = _reconstruction_gradients(model)["motion_reconstruction_loss"]
+    assert terms["motion_reconstruction_loss"] > 0
+    assert norms["G"] > 0  # only path from G to this loss: RAFT's flow of G's video
+    assert norms["EM*"] > 0
+    assert norms["EA"] == 0
+
+
+@pytest.mark.parametrize("zeroed", ["k1", "k2"])
+def test_reconstruction_weight_zero_removes_that_term(make_tiny_model, zeroed):
+    model = make_tiny_model(**{zeroed: 0.0})
+    results = _reconstruction_gradients(model)
+    removed, kept = (
+        ("motion_reconstruction_loss", "appearance_reconstruction_loss")
+        if zeroed == "k1"
+        else ("appearance_reconstruction_loss", "motion_reconstruction_loss")
+    )
+    terms, norms = results[removed]
+    assert terms[removed] == 0.0
+    assert all(norm == 0.0 for norm in norms.values())
+    terms, norms = results[kept]
+    assert terms[kept] > 0 and norms["G"] > 0
+
+
+def test_without_motion_encoder_dv_has_no_em(make_tiny_model):
+    with pytest.raises(ValueError, match="k1=0"):
+        make_tiny_model(use_motion_encoder=False)
+    model = make_tiny_model(use_motion_encoder=False, k1=0.0, flow_estimator=None)
+    assert model.motion_encoder is None
+    assert model.video_discriminator.motion_dim == 0
+    assert model.motion_encoder_trainable_variables == []
+    groups = model.update_groups()
+    dv_ids = {id(v) for v in model.video_discriminator.trainable_variables}
+    assert {id(v) for v in groups["video_discriminator"]} == dv_ids
+    assert not any("flow" in v.path or "fnet" in v.path for v in model.weights)
+    videos = tiny_videos(2)
+    z = np.random.default_rng(0).standard_normal((2, model.latent_dim)).astype("float32")
+    losses = compiled(lambda: model.compute_step_losses(videos, z, z, [0, 1], [2, 3]))()
+    assert float(losses["motion_reconstruction_loss"]) == 0.0
+    assert all(np.isfinite(float(v)) for v in losses.values())
+
+
+def test_step3_switch_adds_mappings_to_the_reconstruction_group(make_tiny_model):
+    model = make_tiny_model(step3_updates_mappings=True)
+    group = {id(v) for v in model.update_groups()["latent_reconstruction"]}
+    for network in (model.appearance_mapping, model.motion_mapping):
+        assert {id(v) for v in network.trainable_variables} <= group
+
+
+def test_inference_api(trained):
+    model, _, _, _ = trained
+    videos = model.generate(2, seed=1)
+    videos = keras.ops.convert_to_numpy(videos)
+    assert videos.shape == (2, *tuple(TINY_CONFIG[k] for k in ("frames",)), 32, 32, 3)
+    assert np.all(np.abs(videos) <= 1)
+    again = keras.ops.convert_to_numpy(model.generate(2, seed=1))
+    np.testing.assert_array_equal(videos, again)
+    z = np.zeros((2, model.latent_dim), "float32")
+    w_a, w_m = model.map_latents(z, z)
+    assert tuple(w_a.shape) == tuple(w_m.shape) == (2, model.latent_dim)
+    fixed_appearance = model.generate(z_a=z)
+    assert tuple(fixed_appearance.shape) == videos.shape
+    w_a, w_m = model.encode(tiny_videos(2))
+    assert tuple(w_a.shape) == tuple(w_m.shape) == (2, model.latent_dim)
+    reconstruction = model.reconstruct(tiny_videos(2))
+    assert tuple(reconstruction.shape) == videos.shape
+
+
+def _all_state(model) -> list[np.ndarray]:
+    optimizer_variables = [v for o in model.optimizers for v in o.variables]
+    return [keras.ops.convert_to_numpy(v.value) for v in model.variables + optimizer_variables]
+
+
+def test_save_and_load_restore_every_network_and_optimizer_state(trained, tmp_path):
+    model, _, _, _ = trained
+    path = str(tmp_path / "avlae.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, AVLAE)
+    assert restored.get_config() == model.get_config()
+    assert [o.name for o in restored.optimizers] == [o.name for o in model.optimizers]
+    assert [int(o.iterations) for o in restored.optimizers] == [STEPS] * 4
+    original, loaded = _all_state(model), _all_state(restored)
+    assert len(original) == len(loaded)
+    for a, b in zip(original, loaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not restored.motion_encoder.flow_estimator.trainable_variables
+
+
+@pytest.mark.slow
+def test_training_continues_exactly_after_loading(trained, tmp_path):
+    model, _, _, _ = trained
+    path = str(tmp_path / "avlae.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    batch = tiny_videos(BATCH, seed=30)
+    model.fit(batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    restored.fit(batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(_all_state(model), _all_state(restored), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_accepts_pydataset_and_continues(trained):
+    model, _, _, _ = trained
+
+    class Videos(keras.utils.PyDataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return tiny_videos(BATCH, seed=10 + index)
+
+    start = [int(o.iterations) for o in model.optimizers]
+    history = model.fit(Videos(), epochs=1, verbose=0)
+    assert [int(o.iterations) for o in model.optimizers] == [s + 1 for s in start]
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+
+
+def test_fit_accepts_tf_data(trained):
+    tf = pytest.importorskip("tensorflow")
+    model, _, _, _ = trained
+    dataset = tf.data.Dataset.from_tensor_slices(tiny_videos(BATCH, seed=20)).batch(BATCH)
+    start = int(model.optimizers[0].iterations)
+    model.fit(dataset, epochs=1, verbose=0)
+    assert int(model.optimizers[0].iterations) == start + 1
