@@ -1,0 +1,139 @@
+"""The training job: resume after a kill (also mid-checkpoint), exact continuation, bad flags."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from avlae_keras.trainer import TrainConfig, train
+from tests.conftest import REPO_ROOT, shared_file
+
+TINY = {
+    "dataset": "sprites",
+    "num_videos": 16,
+    "resolution": 16,
+    "frames": 4,
+    "batch_size": 2,
+    "base_channels": 4,
+    "latent_dim": 8,
+    "raft_iters": 1,
+    "log_every": 1,
+    "sample_every": 100,
+    "keep_checkpoints": 2,
+}
+
+
+@pytest.fixture
+def raft_weights(monkeypatch):
+    folder = shared_file("weights/raft/raft-small.pth").parent
+    monkeypatch.setenv("FLOWS_WEIGHTS_DIR", str(folder))
+    return folder
+
+
+def final_weights(workdir):
+    from avlae_keras.checkpoints import CheckpointManager
+
+    latest = CheckpointManager(workdir / "checkpoints").latest()
+    model = keras.saving.load_model(latest.model_path)
+    return latest.step, [np.asarray(w) for w in model.weights]
+
+
+def test_resume_continues_exactly(tmp_path, raft_weights):
+    options = {**TINY, "raft": "raft_small", "checkpoint_every": 2}
+    train(TrainConfig(workdir=str(tmp_path / "straight"), steps=4, **options))
+    train(TrainConfig(workdir=str(tmp_path / "resumed"), steps=2, **options))
+    summary = train(TrainConfig(workdir=str(tmp_path / "resumed"), steps=4, **options))
+    assert summary["step"] == 4
+    step_a, weights_a = final_weights(tmp_path / "straight")
+    step_b, weights_b = final_weights(tmp_path / "resumed")
+    assert step_a == step_b == 4
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    logged = [
+        row["step"]
+        for row in __import__("avlae_keras.monitoring")
+        .monitoring.MetricsLogger(tmp_path / "resumed" / "logs", tensorboard=False)
+        .read()
+    ]
+    assert logged == [1, 2, 3, 4]
+
+
+def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
+    workdir = tmp_path / "run"
+    command = [
+        sys.executable,
+        "scripts/train.py",
+        f"--workdir={workdir}",
+        "--steps=6",
+        "--checkpoint_every=1",
+        "--raft=raft_small",
+        "--nojit_compile",
+        *(f"--{k}={v}" for k, v in TINY.items()),
+    ]
+    env = {**os.environ, "FLOWS_WEIGHTS_DIR": str(raft_weights), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    checkpoints = workdir / "checkpoints"
+    killed_mid_write = False
+    deadline = time.time() + 600
+    while process.poll() is None and time.time() < deadline:
+        if checkpoints.is_dir():
+            names = [p.name for p in checkpoints.iterdir()]
+            complete = [n for n in names if n.startswith("ckpt-")]
+            if complete and any(n.startswith(".tmp-ckpt-") for n in names):
+                process.send_signal(signal.SIGKILL)
+                killed_mid_write = True
+                break
+        time.sleep(0.005)
+    process.wait(timeout=60)
+    assert killed_mid_write, process.stdout.read()[-3000:]
+
+    rerun = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
+    assert "resuming from step " in rerun.stdout
+    assert not [p for p in checkpoints.iterdir() if p.name.startswith(".tmp-ckpt-")]
+    step, _ = final_weights(workdir)
+    assert step == 6
+    assert (workdir / "samples" / "step_00000006.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "options,flag",
+    [
+        ({"dataset": "weizmann", "data_path": "/no/such/folder"}, "--data_path"),
+        ({"resolution": 48}, "--resolution"),
+        ({"use_motion_encoder": False, "k1": 1.0}, "--k1"),
+        ({"raft": "raft_things"}, "--raft"),
+        ({"batch_size": 0}, "--batch_size"),
+    ],
+)
+def test_bad_flags_fail_before_any_work(tmp_path, monkeypatch, options, flag):
+    monkeypatch.setenv("FLOWS_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("FLOWS_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    from flows.raft import raft_presets
+
+    monkeypatch.setattr(raft_presets, "download_official_models", _offline)
+    with pytest.raises(ValueError, match=flag):
+        train(TrainConfig(workdir=str(tmp_path / "w"), **{**TINY, **options}))
+    assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def _offline(*args, **kwargs):
+    raise OSError("offline")
+
+
+def test_flagfile_is_looked_up_in_configs():
+    from scripts.train import resolve_flagfiles
+
+    resolved = resolve_flagfiles(["train.py", "--flagfile=uva.flags", "--steps=3"])
+    assert resolved[1] == f"--flagfile={REPO_ROOT / 'configs' / 'uva.flags'}"
+    with pytest.raises(SystemExit, match="demo.flags"):
+        resolve_flagfiles(["train.py", "--flagfile=nonexistent.flags"])
