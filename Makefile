@@ -17,7 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: flow-demo
+# The main job: AVLAE on the embedded sprites dataset (no download but the RAFT-small weights).
+demo: install
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) scripts/train.py --flagfile=demo.flags --workdir=out/demo
 
 flow-demo: install
 	mkdir -p out

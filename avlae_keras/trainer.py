@@ -28,7 +28,7 @@ import numpy as np
 from avlae_keras.checkpoints import CheckpointManager
 from avlae_keras.model import AVLAE
 from avlae_keras.monitoring import MetricsLogger
-from avlae_keras.visualization import PAPER_FRAMES, frame_strip, save_frame_strip, save_gif
+from avlae_keras.visualization import frame_strip, save_frame_strip, save_gif
 
 logger = logging.getLogger("avlae_keras.trainer")
 
@@ -285,8 +285,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         videos = np.asarray(model.generate(z_a=fixed_z_a, z_m=fixed_z_m))
         folder = workdir / "samples"
         save_gif(videos, folder / f"step_{step:08d}.gif")
-        save_frame_strip(videos, folder / f"step_{step:08d}.png", PAPER_FRAMES)
-        metrics.log_image(step, "samples/frames_1_10_16", frame_strip(videos, PAPER_FRAMES))
+        save_frame_strip(videos, folder / f"step_{step:08d}.png")
+        metrics.log_image(step, "samples/frame_strip", frame_strip(videos))
 
     progress = keras.utils.Progbar(config.steps, stateful_metrics=["steps/s"], unit_name="step")
     progress.update(start)

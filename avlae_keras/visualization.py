@@ -16,6 +16,13 @@ from PIL import Image
 PAPER_FRAMES = (1, 10, 16)
 
 
+def paper_frames(length: int) -> tuple[int, ...]:
+    """The paper's frames 1, 10, 16 for 16-frame videos; the same fractions of shorter ones."""
+    if length >= 16:
+        return PAPER_FRAMES
+    return tuple(sorted({1, round(1 + 9 * (length - 1) / 15), length}))
+
+
 def to_uint8(videos) -> np.ndarray:
     """[-1, 1] floats (or uint8, returned as is) -> uint8, rounded, out-of-range values clipped."""
     array = np.asarray(videos)
@@ -70,10 +77,12 @@ def save_gif(videos, path: str | os.PathLike, fps: int = 8, columns: int | None 
     return os.fspath(path)
 
 
-def frame_strip(videos, frames: Sequence[int] = PAPER_FRAMES, gap: int = 2) -> np.ndarray:
-    """One row per video holding its frames `frames` (1-based; clipped to the video length)."""
+def frame_strip(videos, frames: Sequence[int] | None = None, gap: int = 2) -> np.ndarray:
+    """One row per video holding its frames `frames` (1-based; clipped to the video length;
+    default `paper_frames` of the length)."""
     batch = _batch(videos)
     length = batch.shape[1]
+    frames = paper_frames(length) if frames is None else frames
     chosen = [min(max(f, 1), length) - 1 for f in frames]
     rows = [_tile(video[chosen], len(chosen), gap) for video in batch]
     return _tile(np.stack(rows), 1, 2 * gap)

@@ -39,7 +39,15 @@ def test_gif_and_png_files(tmp_path):
     assert gif.n_frames == 5
     assert gif.size == video_grid_frames(videos).shape[2:0:-1]
     png = Image.open(save_frame_strip(videos, tmp_path / "sub" / "strip.png"))
-    assert png.size[1] == 4 * 8 + 3 * 4  # frames past the end are clipped to the last one
+    assert png.size == (3 * 8 + 2 * 2, 4 * 8 + 3 * 4)  # frames 1, 3, 5 of 5
+
+
+def test_paper_frames_scale_to_short_videos():
+    from avlae_keras.visualization import paper_frames
+
+    assert paper_frames(16) == (1, 10, 16)
+    assert paper_frames(8) == (1, 5, 8)
+    assert paper_frames(2) == (1, 2)
 
 
 def test_side_by_side_and_shape_errors():
