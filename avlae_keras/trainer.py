@@ -210,7 +210,8 @@ def build_model(config: TrainConfig) -> AVLAE:
         r1_gamma=config.r1_gamma,
         seed=config.seed,
     )
-    model.compile(jit_compile=config.jit_compile)
+    # None lets the model choose XLA where it can (not under a multi-replica tf.distribute).
+    model.compile(jit_compile=None if config.jit_compile else False)
     return model
 
 
@@ -239,6 +240,21 @@ def train(config: TrainConfig) -> dict[str, Any]:
     validate(config)
     if config.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
+    if config.distribution == "data_parallel":
+        from avlae_keras.training_backend import data_parallel_scope
+
+        with data_parallel_scope() as replicas:
+            if config.batch_size % replicas:
+                raise ValueError(
+                    f"--batch_size: {config.batch_size} does not split over {replicas} devices; "
+                    f"use a multiple of {replicas}."
+                )
+            print(f"data parallel over {replicas} devices", flush=True)
+            return _train(config)
+    return _train(config)
+
+
+def _train(config: TrainConfig) -> dict[str, Any]:
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoints = CheckpointManager(workdir / "checkpoints", config.keep_checkpoints)

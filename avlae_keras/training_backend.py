@@ -17,6 +17,7 @@ read variables, compute, `optimizer.apply`) to the trainer's calling convention:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import keras
@@ -192,3 +193,25 @@ else:
 
     def _updated_or(new_value, old_value):
         return old_value if new_value is None else new_value
+
+
+@contextlib.contextmanager
+def data_parallel_scope():
+    """Builds and trains models inside it with the batch split over every local accelerator
+    (or every CPU device XLA exposes): `keras.distribution.DataParallel` on JAX,
+    `tf.distribute.MirroredStrategy` on TensorFlow. Yields the number of replicas."""
+    if BACKEND == "jax":
+        devices = keras.distribution.list_devices()
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+    else:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+            d.name for d in tf.config.list_logical_devices("CPU")
+        ]
+        strategy = tf.distribute.MirroredStrategy(devices)
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync

@@ -137,3 +137,40 @@ def test_flagfile_is_looked_up_in_configs():
     assert resolved[1] == f"--flagfile={REPO_ROOT / 'configs' / 'uva.flags'}"
     with pytest.raises(SystemExit, match="demo.flags"):
         resolve_flagfiles(["train.py", "--flagfile=nonexistent.flags"])
+
+
+_DATA_PARALLEL_RUN = """
+import sys
+import keras
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from avlae_keras.trainer import TrainConfig, train
+options = dict(eval(sys.argv[2]))
+summary = train(TrainConfig(workdir=sys.argv[1], steps=2, checkpoint_every=2, **options))
+print("final step", summary["step"])
+"""
+
+
+def test_data_parallel_on_two_devices(tmp_path, raft_weights):
+    options = {**TINY, "raft": "raft_small", "distribution": "data_parallel"}
+    env = {
+        **os.environ,
+        "FLOWS_WEIGHTS_DIR": str(raft_weights),
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _DATA_PARALLEL_RUN, str(tmp_path / "run"), repr(options)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "data parallel over 2 devices" in result.stdout
+    assert "final step 2" in result.stdout
+    rows = [line for line in (tmp_path / "run" / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and "null" not in rows[-1]
