@@ -264,3 +264,19 @@ def test_fit_accepts_tf_data(trained):
     start = int(model.optimizers[0].iterations)
     model.fit(dataset, epochs=1, verbose=0)
     assert int(model.optimizers[0].iterations) == start + 1
+
+
+def test_trains_under_mixed_bfloat16(small_raft):
+    """Networks compute in bfloat16, RAFT and the losses stay float32, every term is finite."""
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = AVLAE(**TINY_CONFIG, flow_estimator=small_raft, seed=3)
+        model.compile()
+        logs = model.train_on_batch(tiny_videos(2), return_dict=True)
+        assert model.video_generator.compute_dtype == "bfloat16"
+        assert model.motion_encoder.flow_estimator.compute_dtype == "float32"
+        assert all(np.isfinite(float(v)) for v in logs.values()), logs
+        videos = keras.ops.convert_to_numpy(keras.ops.cast(model.generate(2, seed=0), "float32"))
+        assert np.all(np.isfinite(videos)) and np.abs(videos).max() <= 1.0
+    finally:
+        keras.config.set_dtype_policy("float32")
