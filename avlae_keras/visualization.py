@@ -40,6 +40,14 @@ def _batch(videos) -> np.ndarray:
     return array
 
 
+def enlarge(videos, min_size: int = 64) -> np.ndarray:
+    """Repeats pixels (nearest neighbour) until frames are at least `min_size` high, so small
+    training resolutions stay legible in pictures; the pixel values are untouched."""
+    batch = _batch(videos)
+    factor = max(1, -(-min_size // batch.shape[2]))
+    return batch.repeat(factor, axis=2).repeat(factor, axis=3) if factor > 1 else batch
+
+
 def _tile(images: np.ndarray, columns: int, gap: int) -> np.ndarray:
     """(N, H, W, 3) -> one image of `columns` columns separated by `gap` white pixels."""
     count, height, width, _ = images.shape
@@ -62,8 +70,8 @@ def video_grid_frames(videos, columns: int | None = None, gap: int = 2) -> np.nd
 
 
 def save_gif(videos, path: str | os.PathLike, fps: int = 8, columns: int | None = None) -> str:
-    """Writes the videos as one looping animated GIF grid; returns the path."""
-    frames = video_grid_frames(videos, columns)
+    """Writes the videos as one looping animated GIF grid (frames enlarged to >= 64 px)."""
+    frames = video_grid_frames(enlarge(videos), columns)
     images = [Image.fromarray(frame) for frame in frames]
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     images[0].save(
@@ -89,9 +97,9 @@ def frame_strip(videos, frames: Sequence[int] | None = None, gap: int = 2) -> np
 
 
 def save_frame_strip(videos, path: str | os.PathLike, frames: Sequence[int] = PAPER_FRAMES) -> str:
-    """Writes `frame_strip(videos, frames)` as a PNG; returns the path."""
+    """Writes `frame_strip(videos, frames)` as a PNG (frames enlarged to >= 64 px)."""
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    Image.fromarray(frame_strip(videos, frames)).save(path)
+    Image.fromarray(frame_strip(enlarge(videos), frames)).save(path)
     return os.fspath(path)
 
 

@@ -3,6 +3,7 @@ import pytest
 from PIL import Image
 
 from avlae_keras.visualization import (
+    enlarge,
     frame_strip,
     save_frame_strip,
     save_gif,
@@ -37,9 +38,18 @@ def test_gif_and_png_files(tmp_path):
     videos = ramp_videos(batch=4, frames=5)
     gif = Image.open(save_gif(videos, tmp_path / "samples.gif"))
     assert gif.n_frames == 5
-    assert gif.size == video_grid_frames(videos).shape[2:0:-1]
+    assert gif.size == video_grid_frames(enlarge(videos)).shape[2:0:-1]
     png = Image.open(save_frame_strip(videos, tmp_path / "sub" / "strip.png"))
-    assert png.size == (3 * 8 + 2 * 2, 4 * 8 + 3 * 4)  # frames 1, 3, 5 of 5
+    # 8-pixel frames are enlarged 8 times; frames 1, 3 and 5 of 5.
+    assert png.size == (3 * 64 + 2 * 2, 4 * 64 + 3 * 4)
+
+
+def test_enlarge_repeats_pixels():
+    videos = ramp_videos(batch=1, frames=2, size=8)
+    big = enlarge(videos, min_size=20)
+    assert big.shape == (1, 2, 24, 24, 3)
+    np.testing.assert_array_equal(big[:, :, ::3, ::3], to_uint8(videos))
+    assert enlarge(ramp_videos(size=64)).shape[2] == 64
 
 
 def test_paper_frames_scale_to_short_videos():
