@@ -10,7 +10,6 @@ centre crop 128x128, random start and flip). The cache is built in a temporary f
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 from absl import app, flags
+from machine import describe_machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,19 +45,6 @@ UCF_SAMPLE = (
     Path(__file__).resolve().parents[1].parent
     / "shared/data/ucf101_sample/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi"
 )
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0))
-    return f"nproc {cores} (os.cpu_count {os.cpu_count()}), {model}, {platform.system()}"
 
 
 def _synthetic_video(path: Path, frames: int = 120) -> None:
@@ -114,7 +101,7 @@ def main(argv):
     del argv
     pipelines = [p for p in FLAGS.pipelines if p == "py" or tensorflow_available()]
     spec = ClipSpec.ucf101(frames=16, flip=True)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         described = _dataset_folder(tmp)

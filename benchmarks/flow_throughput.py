@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
 from absl import app, flags
+from machine import describe_machine, peak_rss_mib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("backends", ["jax", "tensorflow"], "Keras backends (and/or 'torch').")
@@ -36,31 +35,6 @@ flags.DEFINE_string("reference_raft_dir", None, "The original RAFT's core/ folde
 flags.DEFINE_string("reference_python", sys.executable, "Python with torch, numpy and absl-py.")
 flags.DEFINE_string("out", "benchmarks/results/flow_throughput.jsonl", "JSON-lines output.")
 flags.DEFINE_string("worker", None, "Internal: 'backend,size,mode' to run in this process.")
-
-
-def machine_description() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    gpu = ""
-    try:
-        names = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        gpu = f", GPU {names}" if names else ""
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{os.cpu_count()} cores {cpu}{gpu}"
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def time_calls(fn, repeats: int) -> tuple[float, float]:
@@ -182,7 +156,7 @@ def run_worker(spec: str) -> None:
         iters=FLAGS.iters,
         pairs_per_s=FLAGS.batch / result["median_s"],
         peak_rss_mib=peak_rss_mib(),
-        machine=machine_description(),
+        machine=describe_machine(),
         date=time.strftime("%Y-%m-%d"),
     )
     print("RESULT " + json.dumps(result), flush=True)

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import time
 
 from absl import app, flags
+from machine import describe_machine, peak_rss_mib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("resolutions", ["64", "128"], "Frame sizes.")
@@ -97,22 +96,12 @@ def run_single(resolution: int, batch_size: int, precision: str) -> dict:
         "generator_parameters": model.video_generator.count_params(),
         "first_step_seconds_with_compile": round(compile_seconds, 2),
         "seconds_per_step": round(step_seconds, 3),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
         "device_peak_mib": (lambda b: None if b is None else round(b / 2**20, 1))(
             _device_peak_bytes()
         ),
         "losses_finite": finite,
     }
-
-
-def _machine() -> str:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} CPUs, {cpu}"
 
 
 def main(argv) -> None:
@@ -121,7 +110,7 @@ def main(argv) -> None:
         resolution, batch_size, precision = FLAGS.single.split(",")
         print("RESULT " + json.dumps(run_single(int(resolution), int(batch_size), precision)))
         return
-    print(f"# machine: {_machine()}; KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}")
+    print(f"# machine: {describe_machine()}; KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}")
     passthrough = [a for a in sys.argv[1:] if not a.startswith("--single")]
     for resolution in FLAGS.resolutions:
         for batch_size in FLAGS.batch_sizes:

@@ -1,0 +1,35 @@
+"""What every benchmark figure is written with: the machine it ran on, and peak memory."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+
+
+def describe_machine() -> str:
+    """'<cores> cores <CPU model>[, GPU <names>]' (cores usable by this process)."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    gpu = ""
+    try:
+        names = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        gpu = f", GPU {names}" if names else ""
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"{len(os.sched_getaffinity(0))} cores {cpu}{gpu}"
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
