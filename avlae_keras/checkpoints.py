@@ -36,6 +36,19 @@ class Checkpoint:
             return json.load(f)
 
 
+def complete_checkpoints(directory: str | os.PathLike) -> list[Checkpoint]:
+    """The complete checkpoint folders in `directory`, oldest first (none if it is missing)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for entry in directory.iterdir():
+        match = _NAME.match(entry.name)
+        if match and (entry / "model.keras").is_file() and (entry / "state.json").is_file():
+            found.append(Checkpoint(int(match.group(1)), entry))
+    return sorted(found, key=lambda c: c.step)
+
+
 class CheckpointManager:
     """Saves and finds checkpoints of a Keras model under `directory`.
 
@@ -59,12 +72,7 @@ class CheckpointManager:
 
     def all(self) -> list[Checkpoint]:
         """Complete checkpoints, oldest first."""
-        found = []
-        for entry in self.directory.iterdir():
-            match = _NAME.match(entry.name)
-            if match and (entry / "model.keras").is_file() and (entry / "state.json").is_file():
-                found.append(Checkpoint(int(match.group(1)), entry))
-        return sorted(found, key=lambda c: c.step)
+        return complete_checkpoints(self.directory)
 
     def latest(self) -> Checkpoint | None:
         checkpoints = self.all()
@@ -91,3 +99,86 @@ class CheckpointManager:
     def _prune(self) -> None:
         for old in self.all()[: -self.max_to_keep]:
             shutil.rmtree(old.path, ignore_errors=True)
+
+
+class CheckpointLoadError(RuntimeError):
+    """A work directory has no usable checkpoint, or it does not match the run's configuration."""
+
+
+# The model options a checkpoint must agree with (the run's config.json written by training).
+_CONFIG_TO_MODEL = {
+    "resolution": "resolution",
+    "frames": "frames",
+    "latent_dim": "latent_dim",
+    "base_channels": "base_channels",
+    "use_motion_encoder": "use_motion_encoder",
+    "raft_iters": "raft_iters",
+}
+
+
+def find_checkpoint(workdir: str | os.PathLike, step: int | None = None) -> Checkpoint:
+    """The newest complete checkpoint of a training work directory (or the one of `step`).
+
+    Raises `CheckpointLoadError` naming the folder and what to do when there is none.
+    """
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        raise CheckpointLoadError(
+            f"work directory {workdir} does not exist; pass the --workdir that "
+            "scripts/train.py wrote to"
+        )
+    folder = workdir / "checkpoints"
+    checkpoints = complete_checkpoints(folder)
+    if not checkpoints:
+        raise CheckpointLoadError(
+            f"no complete checkpoint in {folder}; train first "
+            f"(python scripts/train.py --workdir={workdir} ...) or pass the right --workdir"
+        )
+    if step is None:
+        return checkpoints[-1]
+    for checkpoint in checkpoints:
+        if checkpoint.step == step:
+            return checkpoint
+    steps = ", ".join(str(c.step) for c in checkpoints)
+    raise CheckpointLoadError(f"{folder} has no checkpoint of step {step}; it has steps {steps}")
+
+
+def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
+    """Loads the AVLAE of a training work directory: `(model, checkpoint, run_config)`.
+
+    `run_config` is the run's `config.json` (the trainer's options). The checkpoint's model must
+    agree with it on the options that define the networks; otherwise, or when `model.keras` is
+    unreadable, `CheckpointLoadError` names the file and the mismatch.
+    """
+    import keras
+
+    import avlae_keras.model  # noqa: F401  (registers AVLAE and its networks for loading)
+
+    checkpoint = find_checkpoint(workdir, step)
+    run_config = checkpoint.read_state().get("config", {})
+    config_file = Path(workdir) / "config.json"
+    if config_file.is_file():
+        with open(config_file) as f:
+            run_config = {**run_config, **json.load(f)}
+    try:
+        model = keras.saving.load_model(checkpoint.model_path)
+    except Exception as error:
+        raise CheckpointLoadError(
+            f"could not load {checkpoint.model_path}: {type(error).__name__}: {error}. "
+            "The file is damaged or was written by another model; delete that checkpoint "
+            "folder to fall back to an older one, or retrain"
+        ) from error
+    mismatched = {
+        key: (getattr(model, attribute, None), run_config[key])
+        for key, attribute in _CONFIG_TO_MODEL.items()
+        if key in run_config and getattr(model, attribute, None) != run_config[key]
+    }
+    if mismatched:
+        details = ", ".join(
+            f"{key}: checkpoint {a!r} vs config {b!r}" for key, (a, b) in mismatched.items()
+        )
+        raise CheckpointLoadError(
+            f"{checkpoint.model_path} does not match {config_file} ({details}); the checkpoint "
+            "comes from another run: use that run's work directory"
+        )
+    return model, checkpoint, run_config

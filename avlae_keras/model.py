@@ -6,6 +6,14 @@ import keras
 from keras import ops
 
 from avlae_keras import losses
+from avlae_keras.backend import (
+    TrainStep,
+    apply_gradients,
+    default_jit_compile,
+    draw_per_replica,
+    input_gradients,
+    value_and_grad,
+)
 from avlae_keras.networks import (
     AppearanceEncoder,
     ImageLatentDiscriminator,
@@ -13,14 +21,6 @@ from avlae_keras.networks import (
     MotionEncoder,
     VideoDiscriminator,
     VideoGenerator,
-)
-from avlae_keras.training_backend import (
-    TrainStep,
-    apply_gradients,
-    default_jit_compile,
-    draw_per_replica,
-    input_gradients,
-    value_and_grad,
 )
 
 SEED_STATE_KEY = "latent_seed_generator_state"

@@ -241,7 +241,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if config.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
     if config.distribution == "data_parallel":
-        from avlae_keras.training_backend import data_parallel_scope
+        from avlae_keras.backend import data_parallel_scope
 
         with data_parallel_scope() as replicas:
             if config.batch_size % replicas:

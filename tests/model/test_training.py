@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from avlae_keras import AVLAE, UPDATE_GROUPS
+from avlae_keras.backend import value_and_grad
 from avlae_keras.model import loss_term_names
-from avlae_keras.training_backend import value_and_grad
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 
 STEPS = 2

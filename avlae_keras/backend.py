@@ -1,5 +1,6 @@
-"""The only backend-specific code of AVLAE's training: how gradients are taken and how the
-training step is plugged into Keras's trainer.
+"""The only backend-specific code of AVLAE: how gradients are taken, how the training step is
+plugged into Keras's trainer, how the batch is split over devices, and how endpoints are
+exported to a TensorFlow SavedModel.
 
 `value_and_grad(loss_fn, variables)` and `input_gradients(fn, inputs)` have the same meaning on
 every backend; `TrainStep` adapts `AVLAE.train_iteration(videos) -> logs` (plain imperative code:
