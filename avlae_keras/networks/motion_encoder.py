@@ -8,6 +8,11 @@ import math
 import keras
 from keras import ops
 
+from avlae_keras.networks.factorized_convolutions import (
+    add_factorized_conv_stages,
+    apply_stages,
+    build_stages,
+)
 from flows import RAFT  # noqa: F401  (registers RAFT, so that saved models holding one load)
 
 
@@ -44,34 +49,20 @@ class FlowSequenceEncoder(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         num_stages = max(1, math.ceil(math.log2(max(flow_size, 1))))
-        initializer = keras.initializers.RandomNormal(stddev=0.02)
 
         # === Layers ===
-        self.spatial_convs = []
-        self.temporal_convs = []
-        for index in range(num_stages):
-            filters = base_channels * min(max_channel_multiplier, 2**index)
-            self.spatial_convs.append(
-                keras.layers.Conv3D(
-                    filters,
-                    (1, 3, 3),
-                    strides=(1, 2, 2),
-                    padding="same",
-                    kernel_initializer=initializer,
-                    dtype=self.dtype_policy,
-                    name=f"spatial_conv_{index}",
-                )
-            )
-            self.temporal_convs.append(
-                keras.layers.Conv3D(
-                    filters,
-                    (3, 1, 1),
-                    padding="same",
-                    kernel_initializer=initializer,
-                    dtype=self.dtype_policy,
-                    name=f"temporal_conv_{index}",
-                )
-            )
+        self.spatial_convs, self.temporal_convs = [], []
+        add_factorized_conv_stages(
+            self.spatial_convs,
+            self.temporal_convs,
+            num_stages,
+            base_channels,
+            max_channel_multiplier,
+            spatial_kernel=3,
+            temporal_kernel=3,
+            temporal_strides=[1] * num_stages,
+            dtype_policy=self.dtype_policy,
+        )
         self.activation = keras.layers.LeakyReLU(negative_slope, dtype=self.dtype_policy)
         self.to_latent = keras.layers.Dense(latent_dim, dtype=self.dtype_policy, name="to_latent")
 
@@ -83,20 +74,12 @@ class FlowSequenceEncoder(keras.layers.Layer):
         self.negative_slope = negative_slope
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for spatial, temporal in zip(self.spatial_convs, self.temporal_convs):
-            spatial.build(shape)
-            shape = spatial.compute_output_shape(shape)
-            temporal.build(shape)
-            shape = temporal.compute_output_shape(shape)
+        shape = build_stages(self.spatial_convs, self.temporal_convs, input_shape)
         self.to_latent.build((shape[0], shape[-1]))
         self.built = True
 
     def call(self, flows):
-        x = flows
-        for spatial, temporal in zip(self.spatial_convs, self.temporal_convs):
-            x = self.activation(spatial(x))
-            x = self.activation(temporal(x))
+        x = apply_stages(flows, self.spatial_convs, self.temporal_convs, self.activation)
         return self.to_latent(ops.mean(x, axis=(1, 2, 3)))
 
     def compute_output_shape(self, input_shape):

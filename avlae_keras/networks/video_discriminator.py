@@ -8,6 +8,12 @@ import math
 import keras
 from keras import ops
 
+from avlae_keras.networks.factorized_convolutions import (
+    add_factorized_conv_stages,
+    apply_stages,
+    build_stages,
+)
+
 
 @keras.saving.register_keras_serializable(package="avlae_keras")
 class VideoDiscriminator(keras.layers.Layer):
@@ -48,35 +54,24 @@ class VideoDiscriminator(keras.layers.Layer):
         num_stages = round(math.log2(resolution)) - 2
         remaining_frames = frames
 
+        temporal_strides = []
+        for _ in range(num_stages):  # halve the frames while more than one is left
+            temporal_strides.append(2 if remaining_frames > 1 else 1)
+            remaining_frames = math.ceil(remaining_frames / temporal_strides[-1])
+
         # === Layers ===
-        self.spatial_convs = []
-        self.temporal_convs = []
-        for index in range(num_stages):
-            filters = base_channels * min(max_channel_multiplier, 2**index)
-            temporal_stride = 2 if remaining_frames > 1 else 1
-            remaining_frames = math.ceil(remaining_frames / temporal_stride)
-            self.spatial_convs.append(
-                keras.layers.Conv3D(
-                    filters,
-                    (1, 4, 4),
-                    strides=(1, 2, 2),
-                    padding="same",
-                    kernel_initializer=initializer,
-                    dtype=self.dtype_policy,
-                    name=f"spatial_conv_{index}",
-                )
-            )
-            self.temporal_convs.append(
-                keras.layers.Conv3D(
-                    filters,
-                    (4, 1, 1),
-                    strides=(temporal_stride, 1, 1),
-                    padding="same",
-                    kernel_initializer=initializer,
-                    dtype=self.dtype_policy,
-                    name=f"temporal_conv_{index}",
-                )
-            )
+        self.spatial_convs, self.temporal_convs = [], []
+        add_factorized_conv_stages(
+            self.spatial_convs,
+            self.temporal_convs,
+            num_stages,
+            base_channels,
+            max_channel_multiplier,
+            spatial_kernel=4,
+            temporal_kernel=4,
+            temporal_strides=temporal_strides,
+            dtype_policy=self.dtype_policy,
+        )
         feature_dim = base_channels * min(max_channel_multiplier, 2**num_stages)
         self.to_features = keras.layers.Conv3D(
             feature_dim,
@@ -104,12 +99,7 @@ class VideoDiscriminator(keras.layers.Layer):
         self.feature_dim = feature_dim
 
     def build(self, videos_shape, motion_code_shape=None):
-        shape = tuple(videos_shape)
-        for spatial, temporal in zip(self.spatial_convs, self.temporal_convs):
-            spatial.build(shape)
-            shape = spatial.compute_output_shape(shape)
-            temporal.build(shape)
-            shape = temporal.compute_output_shape(shape)
+        shape = build_stages(self.spatial_convs, self.temporal_convs, videos_shape)
         self.to_features.build(shape)
         shape = (shape[0], self.feature_dim + self.motion_dim)
         for layer in self.hidden_layers:
@@ -124,10 +114,7 @@ class VideoDiscriminator(keras.layers.Layer):
                 f"This discriminator has motion_dim={self.motion_dim}: pass a motion code "
                 "exactly when motion_dim > 0."
             )
-        x = videos
-        for spatial, temporal in zip(self.spatial_convs, self.temporal_convs):
-            x = self.activation(spatial(x))
-            x = self.activation(temporal(x))
+        x = apply_stages(videos, self.spatial_convs, self.temporal_convs, self.activation)
         features = ops.reshape(self.activation(self.to_features(x)), (-1, self.feature_dim))
         if motion_code is not None:
             features = ops.concatenate([features, ops.cast(motion_code, features.dtype)], -1)
