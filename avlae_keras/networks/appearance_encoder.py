@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from avlae_keras.networks.initializers import leaky_relu_initializer, linear_initializer
+
 
 @keras.saving.register_keras_serializable(package="avlae_keras")
 class AppearanceEncoder(keras.layers.Layer):
@@ -35,7 +37,6 @@ class AppearanceEncoder(keras.layers.Layer):
             raise ValueError(f"resolution must be a power of two >= 8, got {resolution}.")
         super().__init__(**kwargs)
         num_downsamplings = round(math.log2(resolution)) - 2
-        initializer = keras.initializers.RandomNormal(stddev=0.02)
 
         # === Layers ===
         self.down_convs = [
@@ -44,7 +45,7 @@ class AppearanceEncoder(keras.layers.Layer):
                 4,
                 strides=2,
                 padding="same",
-                kernel_initializer=initializer,
+                kernel_initializer=leaky_relu_initializer(negative_slope),
                 dtype=self.dtype_policy,
                 name=f"down_conv_{index}",
             )
@@ -55,7 +56,7 @@ class AppearanceEncoder(keras.layers.Layer):
             latent_dim,
             4,
             padding="valid",
-            kernel_initializer=initializer,
+            kernel_initializer=linear_initializer(),
             dtype=self.dtype_policy,
             name="to_latent",
         )

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import keras
 
+from avlae_keras.networks.initializers import leaky_relu_initializer
+
 
 def add_factorized_conv_stages(
     spatial_convs: list,
@@ -17,16 +19,18 @@ def add_factorized_conv_stages(
     spatial_kernel: int,
     temporal_kernel: int,
     temporal_strides: Sequence[int],
+    negative_slope: float,
     dtype_policy,
 ) -> None:
     """Appends the layers of `num_stages` stages, named `spatial_conv_<i>` and
     `temporal_conv_<i>`, to a layer's (tracked) lists; stage i has `base_channels * 2**i` filters
-    (capped at `max_channel_multiplier` times) and temporal stride `temporal_strides[i]`.
+    (capped at `max_channel_multiplier` times) and temporal stride `temporal_strides[i]`; each is
+    followed by LeakyReLU(`negative_slope`).
 
     The layers are appended in pairs so that the variables (and the optimizer slots saved in
     checkpoints) come in the order spatial 0, temporal 0, spatial 1, ...
     """
-    initializer = keras.initializers.RandomNormal(stddev=0.02)
+    initializer = leaky_relu_initializer(negative_slope)
     for index in range(num_stages):
         filters = base_channels * min(max_channel_multiplier, 2**index)
         spatial_convs.append(

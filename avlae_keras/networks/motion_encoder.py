@@ -61,6 +61,7 @@ class FlowSequenceEncoder(keras.layers.Layer):
             spatial_kernel=3,
             temporal_kernel=3,
             temporal_strides=[1] * num_stages,
+            negative_slope=negative_slope,
             dtype_policy=self.dtype_policy,
         )
         self.activation = keras.layers.LeakyReLU(negative_slope, dtype=self.dtype_policy)

@@ -13,6 +13,7 @@ from avlae_keras.networks.factorized_convolutions import (
     apply_stages,
     build_stages,
 )
+from avlae_keras.networks.initializers import leaky_relu_initializer
 
 
 @keras.saving.register_keras_serializable(package="avlae_keras")
@@ -50,7 +51,6 @@ class VideoDiscriminator(keras.layers.Layer):
         if resolution < 8 or 2 ** round(math.log2(resolution)) != resolution:
             raise ValueError(f"resolution must be a power of two >= 8, got {resolution}.")
         super().__init__(**kwargs)
-        initializer = keras.initializers.RandomNormal(stddev=0.02)
         num_stages = round(math.log2(resolution)) - 2
         remaining_frames = frames
 
@@ -70,6 +70,7 @@ class VideoDiscriminator(keras.layers.Layer):
             spatial_kernel=4,
             temporal_kernel=4,
             temporal_strides=temporal_strides,
+            negative_slope=negative_slope,
             dtype_policy=self.dtype_policy,
         )
         feature_dim = base_channels * min(max_channel_multiplier, 2**num_stages)
@@ -77,7 +78,7 @@ class VideoDiscriminator(keras.layers.Layer):
             feature_dim,
             (remaining_frames, 4, 4),
             padding="valid",
-            kernel_initializer=initializer,
+            kernel_initializer=leaky_relu_initializer(negative_slope),
             dtype=self.dtype_policy,
             name="to_features",
         )
