@@ -216,3 +216,28 @@ def data_parallel_scope():
         strategy = tf.distribute.MirroredStrategy(devices)
         with strategy.scope():
             yield strategy.num_replicas_in_sync
+
+
+# === SavedModel export =========================================================================
+# `avlae_keras.export` writes its endpoints with `keras.export.ExportArchive`; this says what the
+# backend adds to `ExportArchive.add_endpoint`. TensorFlow: nothing, the endpoint is a
+# `tf.function` over the model's variables. JAX: the endpoint is converted with jax2tf (native
+# serialization: StableHLO inside an XlaCallModule op) over copies of the tracked variables
+# as `tf.Variable`s, with the batch dimension symbolic ("batch") so that any batch size runs.
+
+# Platforms a JAX-exported SavedModel is lowered for, so that it serves on CPU and NVIDIA GPUs
+# whichever of them exported it.
+EXPORT_PLATFORMS = ("cpu", "cuda")
+
+
+def export_endpoint_options() -> dict:
+    """Extra keyword arguments of `ExportArchive.add_endpoint` for this backend."""
+    if BACKEND != "jax":
+        return {}
+    return {
+        "jax2tf_kwargs": {
+            "native_serialization": True,
+            "native_serialization_platforms": EXPORT_PLATFORMS,
+            "with_gradient": False,
+        }
+    }

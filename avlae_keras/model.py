@@ -311,7 +311,8 @@ class AVLAE(TrainStep, keras.Model):
         """(wA, wM) = (FA(zA), FM(zM))."""
         return self.appearance_mapping(z_a), self.motion_mapping(z_m)
 
-    def _synthesize(self, w_a, w_m):
+    def synthesize(self, w_a, w_m):
+        """Videos G(concat(wA, wM)) in [-1, 1] for codes (B, latent_dim) each."""
         return self.video_generator(ops.concatenate([w_a, ops.cast(w_m, w_a.dtype)], axis=-1))
 
     def _video_logits(self, videos):
@@ -362,7 +363,7 @@ class AVLAE(TrainStep, keras.Model):
     def generator_loss_terms(self, z_a, z_m, fake_frame_index):
         """Step II terms: non-saturating losses of G's videos through DV(., EM(.)) and DI(EA)."""
         w_a, w_m = self.map_latents(z_a, z_m)
-        fake_videos = self._synthesize(w_a, w_m)
+        fake_videos = self.synthesize(w_a, w_m)
         fake_frames = select_frames(fake_videos, fake_frame_index)
         return {
             "generator_video_loss": losses.generator_logistic_loss(self._video_logits(fake_videos)),
@@ -374,7 +375,7 @@ class AVLAE(TrainStep, keras.Model):
         w_a, w_m = self.map_latents(z_a, z_m)
         if not self.step3_updates_mappings:
             w_a, w_m = ops.stop_gradient(w_a), ops.stop_gradient(w_m)
-        fake_videos = self._synthesize(w_a, w_m)
+        fake_videos = self.synthesize(w_a, w_m)
         zero = ops.zeros((), "float32")
         motion_term = appearance_term = zero
         if self.k1 != 0:
@@ -394,7 +395,7 @@ class AVLAE(TrainStep, keras.Model):
         """The three steps' losses for given latents and frame indices, without updating
         anything: {"step_1", "step_2", "step_3"} and every term. Deterministic, for checks."""
         videos = ops.cast(videos, "float32")
-        fake_videos = ops.stop_gradient(self._synthesize(*self.map_latents(z_a, z_m)))
+        fake_videos = ops.stop_gradient(self.synthesize(*self.map_latents(z_a, z_m)))
         terms = self.discriminator_loss_terms(
             videos, fake_videos, real_frame_index, fake_frame_index
         )
@@ -430,7 +431,7 @@ class AVLAE(TrainStep, keras.Model):
         z_a, z_m = self._sample_latents(batch_size)
         real_frame_index = self._sample_frame_indices(batch_size)
         fake_frame_index = self._sample_frame_indices(batch_size)
-        fake_videos = ops.stop_gradient(self._synthesize(*self.map_latents(z_a, z_m)))
+        fake_videos = ops.stop_gradient(self.synthesize(*self.map_latents(z_a, z_m)))
         groups = self.update_groups()
         video_variables = groups["video_discriminator"]
         image_variables = groups["image_discriminator"]
@@ -503,7 +504,7 @@ class AVLAE(TrainStep, keras.Model):
             z_a = keras.random.normal((num, self.latent_dim), seed=seed_generator)
         if z_m is None:
             z_m = keras.random.normal((num, self.latent_dim), seed=seed_generator)
-        return self._synthesize(*self.map_latents(z_a, z_m))
+        return self.synthesize(*self.map_latents(z_a, z_m))
 
     def encode(self, videos, frame_index: int | None = None):
         """(wA', wM') = (EA(x_t), EM(x)); x_t is frame `frame_index` (default the middle one)."""
@@ -515,7 +516,7 @@ class AVLAE(TrainStep, keras.Model):
 
     def reconstruct(self, videos, frame_index: int | None = None):
         """G(EA(x_t), EM(x)) for real videos x (B, T, H, W, 3) in [-1, 1]."""
-        return self._synthesize(*self.encode(videos, frame_index))
+        return self.synthesize(*self.encode(videos, frame_index))
 
     def call(self, videos):
         return self.reconstruct(videos)
