@@ -113,3 +113,17 @@ def side_by_side(*video_batches) -> np.ndarray:
             parts.append(gap)
         parts.append(batch)
     return np.concatenate(parts, axis=3)
+
+
+def frame_strip_grid(videos, frames: Sequence[int] | None = None, gap: int = 2) -> np.ndarray:
+    """(rows, columns, T, H, W, 3) -> one image: row r holds the `frame_strip` frames of each
+    of its videos side by side, videos separated by a wider gap (Figs. 3-4: one row per fixed
+    code, one column per varied code)."""
+    grid = to_uint8(videos)
+    if grid.ndim != 6 or grid.shape[-1] != 3:
+        raise ValueError(f"expected videos (rows, columns, T, H, W, 3), got {grid.shape}")
+    columns = grid.shape[1]
+    cells = np.stack(
+        [frame_strip(video, frames, gap) for video in grid.reshape(-1, *grid.shape[2:])]
+    )
+    return _tile(cells, columns, 4 * gap)

@@ -1,9 +1,24 @@
-"""Video-generation metrics: Frechet distance (FID/FVD), Inception Score, I3D and 3D ResNeXt."""
+"""Video-generation metrics: Frechet distance (FID/FVD), Inception Score, I3D and 3D ResNeXt,
+and the disentanglement of appearance and motion codes."""
 
 from avlae_keras.metrics.converters import (
     assign_torch_state,
     load_i3d_weights,
     load_resnext3d_weights,
+)
+from avlae_keras.metrics.disentanglement import (
+    appearance_consistency,
+    colour_histogram_features,
+    encode_videos,
+    encoder_factor_table,
+    end_point_error,
+    factor_predictability,
+    format_factor_table,
+    latent_swap_consistency,
+    motion_consistency,
+    raft_encoder_features,
+    raft_flow_fn,
+    video_flows,
 )
 from avlae_keras.metrics.extractors import (
     FeatureExtractor,
@@ -45,20 +60,32 @@ __all__ = [
     "ResNeXtFeatureExtractor",
     "RunningStatistics",
     "VideoFeatureModel",
+    "appearance_consistency",
     "assign_torch_state",
+    "colour_histogram_features",
     "compute_fvd",
     "compute_inception_score",
     "compute_video_fid",
     "downsample_videos",
+    "encode_videos",
+    "encoder_factor_table",
+    "end_point_error",
+    "factor_predictability",
     "feature_statistics",
+    "format_factor_table",
     "frechet_distance",
     "frechet_distance_from_statistics",
     "generated_feature_statistics",
     "i3d_state_dict_shapes",
     "inception_score",
+    "latent_swap_consistency",
     "load_i3d_weights",
     "load_resnext3d_weights",
+    "motion_consistency",
+    "raft_encoder_features",
+    "raft_flow_fn",
     "real_feature_statistics",
     "resnext3d_state_dict_shapes",
     "trace_sqrt_product",
+    "video_flows",
 ]

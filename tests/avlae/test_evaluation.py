@@ -1,0 +1,192 @@
+"""scripts/sample.py and scripts/evaluate.py on a tiny sprites run."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from avlae_keras.checkpoints import CheckpointManager
+from avlae_keras.evaluation import EvalConfig, EvaluationSetupError, evaluate
+from avlae_keras.figures import write_run_figures
+from avlae_keras.trainer import TrainConfig, build_model
+from tests.conftest import REPO_ROOT, shared_file
+
+TINY = {
+    "dataset": "sprites",
+    "num_videos": 16,
+    "resolution": 32,
+    "frames": 4,
+    "batch_size": 2,
+    "base_channels": 4,
+    "latent_dim": 8,
+    "raft": "raft_small",
+    "raft_iters": 1,
+    "log_every": 1,
+    "sample_every": 100,
+    "checkpoint_every": 1,
+    "jit_compile": False,
+}
+FAST_DISENTANGLEMENT = {
+    "num_pairs": 4,
+    "num_factor_videos": 24,
+    "flow_raft": "raft_small",
+    "flow_iters": 1,
+    "flow_min_size": 32,
+    "batch_size": 4,
+    "verbose": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny sprites run as scripts/train.py leaves it: config.json and a checkpoint of step 1.
+
+    The model is built and checkpointed with the trainer's own `build_model` and
+    `CheckpointManager` but not trained: one training step costs minutes on the JAX backend
+    without XLA (tests/avlae/test_trainer.py covers training), and the evaluation only reads the
+    checkpoint.
+    """
+    folder = shared_file("weights/raft/raft-small.pth").parent
+    previous = os.environ.get("FLOWS_WEIGHTS_DIR")
+    os.environ["FLOWS_WEIGHTS_DIR"] = str(folder)
+    workdir = tmp_path_factory.mktemp("run")
+    try:
+        config = TrainConfig(workdir=str(workdir), steps=1, **TINY)
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(config)
+        state = {"config": dataclasses.asdict(config), "data_epoch": 0}
+        CheckpointManager(workdir / "checkpoints").save(model, 1, state)
+        (workdir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        yield workdir
+    finally:
+        if previous is None:
+            os.environ.pop("FLOWS_WEIGHTS_DIR", None)
+        else:
+            os.environ["FLOWS_WEIGHTS_DIR"] = previous
+
+
+def test_sample_script_writes_every_figure(trained_run, tmp_path):
+    written = write_run_figures(trained_run, out=tmp_path / "figures", num=3, rows=2, seed=1)
+    assert written["step"] == 1
+    assert written["reconstructions_held_out"] is True
+    names = ("samples", "fixed_appearance", "fixed_motion", "reconstructions")
+    for name in names:
+        png, gif = written[name]
+        assert png.endswith(f"{name}.png") and gif.endswith(f"{name}.gif")
+        assert Image.open(png).size[0] > 64
+        assert Image.open(gif).n_frames == TINY["frames"]
+    # The swap grids: 2 rows (fixed codes) of 3 videos, each 3 frames of 64 px (enlarged).
+    width, height = Image.open(written["fixed_motion"][0]).size
+    assert height == 2 * 64 + 8
+    assert width == 3 * (3 * 64 + 2 * 2) + 2 * 8
+    # Reconstructions: 3 clips, one per row, input then reconstruction.
+    width, height = Image.open(written["reconstructions"][0]).size
+    assert (width, height) == (2 * (3 * 64 + 4) + 8, 3 * 64 + 2 * 8)
+
+
+def test_evaluate_disentanglement_report(trained_run, tmp_path):
+    report = evaluate(
+        EvalConfig(workdir=str(trained_run), metrics=("disentanglement",), **FAST_DISENTANGLEMENT)
+    )
+    path = trained_run / "eval" / "metrics_step_00000001.json"
+    assert report["path"] == str(path)
+    saved = json.loads(path.read_text())
+    assert saved["step"] == 1 and saved["dataset"] == "sprites"
+    metrics = saved["metrics"]
+    for key in ("motion_consistency_ratio", "appearance_consistency_ratio"):
+        assert np.isfinite(metrics[key]) and metrics[key] > 0
+    assert set(saved["details"]["factor_table"]["accuracy"]) == {
+        "shape",
+        "colour",
+        "background",
+        "direction",
+        "speed",
+        "trajectory",
+    }
+    for code in ("wA", "wM", "chance"):
+        assert 0.0 <= metrics[f"factor_accuracy/colour/{code}"] <= 1.0
+    assert saved["samples"]["disentanglement"] == {
+        "pairs": 4,
+        "generated": 16,
+        "factor_videos": 24,
+    }
+
+
+class MomentExtractor:
+    """A stand-in for I3D / ResNeXt: per-channel means and spreads of each video."""
+
+    name = "moments"
+
+    def __call__(self, videos):
+        videos = np.asarray(videos, np.float64)
+        return np.concatenate([videos.mean(axis=(1, 2, 3)), videos.std(axis=(1, 2, 3))], axis=1)
+
+
+def test_fid_fvd_is_through_injected_extractors(trained_run, tmp_path):
+    report = evaluate(
+        EvalConfig(
+            workdir=str(trained_run),
+            metrics=("fvd", "fid", "is"),
+            out=str(tmp_path / "report.json"),
+            num_samples=8,
+            num_real_samples=8,
+            batch_size=4,
+            verbose=0,
+        ),
+        extractors={"fvd": MomentExtractor(), "fid": MomentExtractor()},
+    )
+    metrics = json.loads((tmp_path / "report.json").read_text())["metrics"]
+    assert set(metrics) == {"fvd", "fid", "is_i3d_kinetics400", "is_i3d_kinetics400_std"}
+    assert metrics["fvd"] == pytest.approx(metrics["fid"]) and metrics["fid"] > 0
+    assert report["samples"]["fid"]["generated"] == 8
+
+
+@pytest.mark.parametrize(
+    "metric,flag,weights",
+    [
+        ("fvd", "--i3d_weights", "rgb_imagenet.pt"),
+        ("is", "--i3d_weights", "rgb_imagenet.pt"),
+        ("fid", "--resnext_weights", "resnext-101-kinetics.pth"),
+    ],
+)
+def test_missing_feature_weights_fail_first(tmp_path, metric, flag, weights):
+    # No run at all in tmp_path: the weights are checked before the checkpoint is looked for.
+    with pytest.raises(EvaluationSetupError, match=flag) as error:
+        evaluate(EvalConfig(workdir=str(tmp_path), metrics=(metric, "disentanglement")))
+    assert weights in str(error.value)
+    config = EvalConfig(workdir=str(tmp_path), metrics=(metric,), i3d_weights="/no/file")
+    config.resnext_weights = "/no/file"
+    with pytest.raises(EvaluationSetupError, match="is not a file"):
+        evaluate(config)
+    assert not (tmp_path / "eval").exists()
+
+
+def test_short_clips_refuse_fvd_before_loading(trained_run, tmp_path):
+    weights = tmp_path / "rgb_imagenet.pt"
+    weights.write_bytes(b"not read before the check")
+    with pytest.raises(EvaluationSetupError, match="16-frame"):
+        evaluate(EvalConfig(workdir=str(trained_run), metrics=("fvd",), i3d_weights=str(weights)))
+
+
+def test_scripts_report_a_missing_run_without_traceback(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for script, extra in (("evaluate.py", ["--metrics=fvd"]), ("sample.py", [])):
+        result = subprocess.run(
+            [sys.executable, f"scripts/{script}", f"--workdir={tmp_path / 'none'}", *extra],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+        if script == "evaluate.py":  # missing weights are reported first
+            assert result.returncode == 2 and "--i3d_weights" in result.stderr
+        else:
+            assert result.returncode == 1 and "does not exist" in result.stderr
