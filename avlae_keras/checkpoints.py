@@ -116,6 +116,18 @@ _CONFIG_TO_MODEL = {
 }
 
 
+def describe_differences(
+    first: dict[str, Any], second: dict[str, Any], first_name: str, second_name: str
+) -> str:
+    """ "key: <first_name> a vs <second_name> b, ..." for the keys both have with other values;
+    "" when they agree."""
+    return ", ".join(
+        f"{key}: {first_name} {first[key]!r} vs {second_name} {second[key]!r}"
+        for key in first
+        if key in second and first[key] != second[key]
+    )
+
+
 def find_checkpoint(workdir: str | os.PathLike, step: int | None = None) -> Checkpoint:
     """The newest complete checkpoint of a training work directory (or the one of `step`).
 
@@ -168,15 +180,11 @@ def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
             "The file is damaged or was written by another model; delete that checkpoint "
             "folder to fall back to an older one, or retrain"
         ) from error
-    mismatched = {
-        key: (getattr(model, attribute, None), run_config[key])
-        for key, attribute in _CONFIG_TO_MODEL.items()
-        if key in run_config and getattr(model, attribute, None) != run_config[key]
+    model_options = {
+        key: getattr(model, attribute, None) for key, attribute in _CONFIG_TO_MODEL.items()
     }
-    if mismatched:
-        details = ", ".join(
-            f"{key}: checkpoint {a!r} vs config {b!r}" for key, (a, b) in mismatched.items()
-        )
+    details = describe_differences(model_options, run_config, "checkpoint", "config")
+    if details:
         raise CheckpointLoadError(
             f"{checkpoint.model_path} does not match {config_file} ({details}); the checkpoint "
             "comes from another run: use that run's work directory"

@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from avlae_keras.checkpoints import CheckpointManager
+from avlae_keras.checkpoints import CheckpointManager, describe_differences
 from avlae_keras.model import AVLAE
 from avlae_keras.monitoring import MetricsLogger
 from avlae_keras.visualization import frame_strip, save_frame_strip, save_gif
@@ -216,15 +216,9 @@ def build_model(config: TrainConfig) -> AVLAE:
 
 
 def _check_resumable(config: TrainConfig, saved: dict[str, Any], workdir: Path) -> None:
-    different = {
-        key: (saved.get(key), getattr(config, key))
-        for key in TrainConfig.MODEL_KEYS
-        if key in saved and saved[key] != getattr(config, key)
-    }
-    if different:
-        details = ", ".join(
-            f"{k}: checkpoint {a!r} vs flags {b!r}" for k, (a, b) in different.items()
-        )
+    flags = {key: getattr(config, key) for key in TrainConfig.MODEL_KEYS}
+    details = describe_differences(saved, flags, "checkpoint", "flags")
+    if details:
         raise ValueError(
             f"the checkpoint in {workdir} was trained with other model options ({details}); "
             "use a new --workdir or the flags it was trained with"
