@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,33 @@ def export_from_workdir(
         out,
         metadata={"workdir": str(Path(workdir).resolve()), "step": checkpoint.step},
     )
+
+
+def format_signatures(signatures: dict[str, dict]) -> str:
+    """One line per signature: name(inputs) -> outputs, with shapes and dtypes."""
+
+    def tensors(specs: dict) -> str:
+        return ", ".join(
+            f"{name}: {dtype}[{', '.join('B' if d is None else str(d) for d in shape)}]"
+            for name, (shape, dtype) in specs.items()
+        )
+
+    return "\n".join(
+        f"  {name}({tensors(spec['inputs'])}) -> {tensors(spec['outputs'])}"
+        for name, spec in signatures.items()
+    )
+
+
+def export_command(workdir: str, out: str, step: int | None = None) -> int:
+    """Exports and prints the endpoints; returns the exit status (1 with a one-line error on
+    stderr when the checkpoint is missing or does not match, or the export cannot run)."""
+    from avlae_keras.checkpoints import CheckpointLoadError
+
+    try:
+        signatures = export_from_workdir(workdir, out, step)
+    except (CheckpointLoadError, ExportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote SavedModel {out} with signatures (B: any batch size):")
+    print(format_signatures(signatures))
+    return 0
