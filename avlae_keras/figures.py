@@ -21,6 +21,8 @@ import keras
 import numpy as np
 from PIL import Image
 
+from avlae_keras.metrics.disentanglement import generate_from_latents
+from avlae_keras.metrics.extractors import to_float32_array
 from avlae_keras.visualization import (
     enlarge,
     frame_strip,
@@ -29,16 +31,8 @@ from avlae_keras.visualization import (
 )
 
 
-def _numpy(videos) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(videos), dtype=np.float32)
-
-
 def _generate(model, z_a: np.ndarray, z_m: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    parts = [
-        _numpy(model.generate(z_a=z_a[i : i + batch_size], z_m=z_m[i : i + batch_size]))
-        for i in range(0, len(z_a), batch_size)
-    ]
-    return np.concatenate(parts)
+    return generate_from_latents(lambda a, m: model.generate(z_a=a, z_m=m), z_a, z_m, batch_size)
 
 
 def _write_png(image: np.ndarray, path: Path) -> str:
@@ -122,7 +116,7 @@ def write_figures(
     real_clips = np.asarray(real_clips, np.float32)[:num]
     reconstructions = []
     for i in range(0, len(real_clips), batch_size):
-        reconstructions.append(_numpy(model.reconstruct(real_clips[i : i + batch_size])))
+        reconstructions.append(to_float32_array(model.reconstruct(real_clips[i : i + batch_size])))
     pairs = np.stack([real_clips, np.concatenate(reconstructions)], axis=1)
     written["reconstructions"] = _write_grid(pairs, out, "reconstructions")
     written["reconstructions_held_out"] = held_out

@@ -29,14 +29,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from avlae_keras.metrics.extractors import to_float32_array
+
 GenerateFn = Callable[[Any, Any], Any]  # (z_a, z_m) -> videos in [-1, 1]
 EncodeFn = Callable[[Any], tuple[Any, Any]]  # videos -> (w_a, w_m)
 FlowFn = Callable[[np.ndarray, np.ndarray], Any]  # frames (N, H, W, 3) x 2 -> flow (N, H, W, 2)
 FeatureFn = Callable[[np.ndarray], Any]  # videos (N, T, H, W, 3) -> descriptors (N, D)
-
-
-def _numpy(x: Any) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float32)
 
 
 # --- pluggable flow and appearance descriptors -------------------------------------------------
@@ -76,7 +74,7 @@ def raft_flow_fn(
         if factor > 1:
             size = (height * factor, width * factor)
             images = keras.ops.image.resize(images, size, interpolation="bilinear")
-        flow_up = _numpy(compute(keras.ops.convert_to_tensor(images)))
+        flow_up = to_float32_array(compute(keras.ops.convert_to_tensor(images)))
         if factor > 1:
             pooled = flow_up.reshape(count // 2, height, factor, width, factor, 2)
             flow_up = pooled.mean(axis=(2, 4)) / factor
@@ -127,7 +125,7 @@ def raft_encoder_features(raft=None, preset: str = "raft_small") -> FeatureFn:
         videos = np.asarray(videos, np.float32)
         batch, frames = videos.shape[:2]
         # RAFT normalises [0, 255] input to 2 * x / 255 - 1: our [-1, 1] frames exactly.
-        maps = _numpy(raft.feature_encoder(videos.reshape(-1, *videos.shape[2:])))
+        maps = to_float32_array(raft.feature_encoder(videos.reshape(-1, *videos.shape[2:])))
         return maps.mean(axis=(1, 2)).reshape(batch, frames, -1).mean(axis=1)
 
     return features
@@ -155,7 +153,7 @@ def video_flows(
         if keep < batch_size and len(first) > batch_size:  # one shape: no recompilation
             a = np.concatenate([a, np.repeat(a[-1:], batch_size - keep, axis=0)])
             b = np.concatenate([b, np.repeat(b[-1:], batch_size - keep, axis=0)])
-        parts.append(_numpy(flow_fn(a, b))[:keep])
+        parts.append(to_float32_array(flow_fn(a, b))[:keep])
         if progbar is not None:
             progbar.add(keep)
     flows = np.concatenate(parts)
@@ -186,10 +184,14 @@ def _latents(num_pairs: int, latent_dim: int, seed: int) -> list[np.ndarray]:
     return [rng.standard_normal((num_pairs, latent_dim)).astype(np.float32) for _ in range(4)]
 
 
-def _generate(generate: GenerateFn, z_a, z_m, batch_size: int, progbar=None) -> np.ndarray:
+def generate_from_latents(
+    generate: GenerateFn, z_a, z_m, batch_size: int, progbar=None
+) -> np.ndarray:
+    """`generate(z_a, z_m)` over rows of the latents, `batch_size` at a time, as one float32
+    array clipped to [-1, 1]; advances `progbar` (a keras Progbar) by each batch."""
     parts = []
     for i in range(0, len(z_a), batch_size):
-        videos = _numpy(generate(z_a[i : i + batch_size], z_m[i : i + batch_size]))
+        videos = to_float32_array(generate(z_a[i : i + batch_size], z_m[i : i + batch_size]))
         parts.append(np.clip(videos, -1.0, 1.0))
         if progbar is not None:
             progbar.add(len(videos))
@@ -227,7 +229,9 @@ def latent_swap_consistency(
     if feature_fn is not None:
         pairs.append(("appearance", z_a, z_m2))
     progbar = keras.utils.Progbar(num_pairs * len(pairs), verbose=verbose, unit_name="video")
-    videos = {name: _generate(generate, a, m, batch_size, progbar) for name, a, m in pairs}
+    videos = {
+        name: generate_from_latents(generate, a, m, batch_size, progbar) for name, a, m in pairs
+    }
     results: dict[str, dict[str, Any]] = {}
     if flow_fn is not None:
         names = ("reference", "neither", "motion")
@@ -245,7 +249,7 @@ def latent_swap_consistency(
         )
     if feature_fn is not None:
         features = {
-            name: _numpy(feature_fn(videos[name])).astype(np.float64)
+            name: to_float32_array(feature_fn(videos[name])).astype(np.float64)
             for name in ("reference", "neither", "appearance")
         }
         results["appearance"] = _summary(
@@ -366,8 +370,8 @@ def encode_videos(
         if keep < batch_size and len(videos) > batch_size:
             batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - keep, axis=0)])
         w_a, w_m = encode(batch)
-        codes_a.append(_numpy(w_a)[:keep])
-        codes_m.append(_numpy(w_m)[:keep])
+        codes_a.append(to_float32_array(w_a)[:keep])
+        codes_m.append(to_float32_array(w_m)[:keep])
         progbar.add(keep)
     return np.concatenate(codes_a), np.concatenate(codes_m)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import keras
 import numpy as np
@@ -18,6 +18,11 @@ from keras import ops
 from avlae_keras.metrics.converters import load_i3d_weights, load_resnext3d_weights
 from avlae_keras.metrics.i3d import InceptionI3D
 from avlae_keras.metrics.resnext3d import KINETICS_MEAN, ResNeXt3D
+
+
+def to_float32_array(tensor: Any) -> np.ndarray:
+    """Any backend tensor (or array-like) as a float32 NumPy array."""
+    return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float32)
 
 
 @runtime_checkable
@@ -106,7 +111,7 @@ class KerasVideoFeatureExtractor:
         self.name = name
 
     def __call__(self, videos: np.ndarray) -> np.ndarray:
-        videos = np.asarray(keras.ops.convert_to_numpy(videos), dtype=np.float32)
+        videos = to_float32_array(videos)
         if videos.ndim != 5 or videos.shape[-1] != 3:
             raise ValueError(f"videos must be (batch, time, height, width, 3), got {videos.shape}")
         if self.num_frames is not None:

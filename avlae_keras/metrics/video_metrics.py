@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from avlae_keras.metrics.extractors import FeatureExtractor
+from avlae_keras.metrics.extractors import FeatureExtractor, to_float32_array
 from avlae_keras.metrics.frechet import (
     FeatureStatistics,
     RunningStatistics,
@@ -59,10 +59,6 @@ def downsample_videos(videos: np.ndarray, size: int = 64) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _to_numpy(videos: Any) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(videos), dtype=np.float32)
-
-
 def _at_resolution(videos: np.ndarray, resolution: Resolution) -> np.ndarray:
     return videos if resolution is None else downsample_videos(videos, resolution)
 
@@ -86,7 +82,7 @@ def _generated_batches(
     progbar = keras.utils.Progbar(num_samples, verbose=verbose, unit_name="video")
     done = 0
     while done < num_samples:
-        videos = _to_numpy(generate_fn(batch_size))
+        videos = to_float32_array(generate_fn(batch_size))
         if videos.ndim != 5 or videos.shape[0] != batch_size:
             raise ValueError(
                 f"generate_fn({batch_size}) must return (batch, time, height, width, 3) videos; "
@@ -179,7 +175,7 @@ def real_feature_statistics(
     for batch in batches:
         if num_samples is not None and done >= num_samples:
             break
-        videos = _to_numpy(batch[0] if isinstance(batch, (tuple, list)) else batch)
+        videos = to_float32_array(batch[0] if isinstance(batch, (tuple, list)) else batch)
         if num_samples is not None:
             videos = videos[: num_samples - done]
         for resolution, accumulator in accumulators.items():
@@ -279,6 +275,6 @@ def compute_inception_score(
     """
     predictions = []
     for videos, keep in _generated_batches(generate_fn, num_samples, batch_size, clip, verbose):
-        outputs = _to_numpy(classifier(_at_resolution(videos, resolution)))
+        outputs = to_float32_array(classifier(_at_resolution(videos, resolution)))
         predictions.append(outputs[:keep].astype(np.float64))
     return inception_score(np.concatenate(predictions), splits=splits, from_logits=from_logits)
