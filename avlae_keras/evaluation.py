@@ -165,11 +165,7 @@ def heldout_source(run_config: dict, num_videos: int):
     config = train_config(run_config)
     seed = config.seed + HELDOUT_SEED_OFFSET
     if config.dataset == "sprites":
-        frames = max(config.frames * config.frame_stride, 16)
-        source = make_source(
-            "sprites", num_videos=num_videos, frames=frames, size=config.resolution, seed=seed
-        )
-        return source, True
+        return build_source(dataclasses.replace(config, num_videos=num_videos, seed=seed)), True
     if config.dataset == "moving_mnist":
         return make_source("moving_mnist", config.data_path, seed=seed), True
     if config.dataset == "ucf101" and config.ucf_split_dir:
@@ -205,8 +201,9 @@ def real_batches(run_config: dict, batch_size: int):
     from avlae_keras.trainer import build_source, clip_spec
 
     def batches():
-        spec = dataclasses.replace(clip_spec(train_config(run_config)), flip=False)
-        loader = ClipLoader(build_source(train_config(run_config)), spec, training=False)
+        config = train_config(run_config)
+        spec = dataclasses.replace(clip_spec(config), flip=False)
+        loader = ClipLoader(build_source(config), spec, training=False)
         for first in range(0, loader.num_clips, batch_size):
             stop = min(first + batch_size, loader.num_clips)
             yield np.stack([loader.load(0, p)[0] for p in range(first, stop)])
