@@ -114,3 +114,24 @@ def test_video_discriminator_with_and_without_motion_code():
     with pytest.raises(ValueError, match="motion code"):
         with_motion(videos)
     run_serialization_test(with_motion.__class__.from_config(with_motion.get_config()))
+
+
+def test_unnormalised_networks_see_their_input_at_initialisation():
+    """EA, EM* and DV have no normalisation layers: with G3AN's N(0, 0.02) init their outputs
+    varied by ~1e-5 across inputs and DV never learned; their fan-in scaled init keeps the
+    signal (a spread across inputs of 0.02 to 0.3 here, against at most 6e-4 before)."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(-1, 1, (8, 32, 32, 3)).astype("float32")
+    flows = rng.normal(0, 2, (8, 3, 4, 4, 2)).astype("float32")
+    videos = rng.uniform(-1, 1, (8, 4, 32, 32, 3)).astype("float32")
+    motion_codes = np.zeros((8, 16), "float32")  # DV must vary through its video features
+    outputs = {
+        "EA": AppearanceEncoder(resolution=32, base_channels=8, latent_dim=16)(frames),
+        "EM*": FlowSequenceEncoder(flow_size=4, base_channels=8, latent_dim=16)(flows),
+        "DV": VideoDiscriminator(resolution=32, frames=4, base_channels=8, motion_dim=16)(
+            videos, motion_codes
+        ),
+    }
+    spread = {name: float(np.std(np.asarray(x), axis=0).mean()) for name, x in outputs.items()}
+    assert all(value > 3e-3 for value in spread.values()), spread
