@@ -71,8 +71,9 @@ if BACKEND == "tensorflow":
         """Gradient of `sum(fn(inputs))` wrt `inputs`, itself differentiable (for R1)."""
         with tf.GradientTape() as tape:
             tape.watch(inputs)
-            outputs = tf.cast(fn(inputs), tf.float32)
-        return tape.gradient(tf.reduce_sum(outputs), inputs)
+            # The sum must be taken on the tape: outside it the gradient is None.
+            total = tf.reduce_sum(tf.cast(fn(inputs), tf.float32))
+        return tape.gradient(total, inputs)
 
     def _replica_position():
         context = tf.distribute.get_replica_context()
