@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 
 # The main job: AVLAE on the embedded sprites dataset (no download but the RAFT-small weights).
 demo: install
-	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) scripts/train.py --flagfile=demo.flags --workdir=out/demo
+	KERAS_BACKEND=$${KERAS_BACKEND:-tensorflow} $(PY) scripts/train.py --flagfile=demo.flags --workdir=out/demo
 
 flow-demo: install
 	mkdir -p out

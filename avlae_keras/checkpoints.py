@@ -105,17 +105,6 @@ class CheckpointLoadError(RuntimeError):
     """A work directory has no usable checkpoint, or it does not match the run's configuration."""
 
 
-# The model options a checkpoint must agree with (the run's config.json written by training).
-_CONFIG_TO_MODEL = {
-    "resolution": "resolution",
-    "frames": "frames",
-    "latent_dim": "latent_dim",
-    "base_channels": "base_channels",
-    "use_motion_encoder": "use_motion_encoder",
-    "raft_iters": "raft_iters",
-}
-
-
 def describe_differences(
     first: dict[str, Any], second: dict[str, Any], first_name: str, second_name: str
 ) -> str:
@@ -164,7 +153,8 @@ def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
     """
     import keras
 
-    import avlae_keras.model  # noqa: F401  (registers AVLAE and its networks for loading)
+    # Importing the model also registers AVLAE and its networks for loading.
+    from avlae_keras.model import ARCHITECTURE_OPTIONS
 
     checkpoint = find_checkpoint(workdir, step)
     run_config = checkpoint.read_state().get("config", {})
@@ -180,9 +170,8 @@ def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
             "The file is damaged or was written by another model; delete that checkpoint "
             "folder to fall back to an older one, or retrain"
         ) from error
-    model_options = {
-        key: getattr(model, attribute, None) for key, attribute in _CONFIG_TO_MODEL.items()
-    }
+    # The options a checkpoint must agree with (the run's config.json written by training).
+    model_options = {key: getattr(model, key) for key in (*ARCHITECTURE_OPTIONS, "raft_iters")}
     details = describe_differences(model_options, run_config, "checkpoint", "config")
     if details:
         raise CheckpointLoadError(

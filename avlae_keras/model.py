@@ -34,10 +34,27 @@ UPDATE_GROUPS = (
 )
 
 
-def default_optimizers() -> list[keras.optimizers.Optimizer]:
+# Constructor options that decide the networks' variables: a checkpoint loads only into a model
+# built with the same ones.
+ARCHITECTURE_OPTIONS = (
+    "resolution",
+    "frames",
+    "latent_dim",
+    "base_channels",
+    "use_motion_encoder",
+    "generator_normalization",
+    "generator_normalize_each_conv",
+    "generator_bias",
+    "latent_injection",
+    "mapping_lr_multiplier",
+    "minibatch_stddev_group",
+)
+
+
+def default_optimizers(learning_rate: float = 2e-4) -> list[keras.optimizers.Optimizer]:
     """The paper's Adam (lr 2e-4, beta1 0.5, beta2 0.999), one per update group."""
     return [
-        keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name=f"{group}_optimizer")
+        keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, name=f"{group}_optimizer")
         for group in UPDATE_GROUPS
     ]
 
@@ -77,6 +94,47 @@ def loss_term_names(r1_gamma: float = 0.0) -> list[str]:
         "motion_reconstruction_loss",
         "appearance_reconstruction_loss",
     ]
+
+
+# Health statistics logged beside the losses (never differentiated):
+# - diversity_ratio: spread of G's batch (the std across samples, averaged over pixels) over the
+#   same for the real batch; near 0 when G gives every latent the same video;
+# - *_accuracy: how often DV and DI put real (logit > 0) and fake (logit < 0) on the right side;
+# - *_reconstruction_error: the Step III error over the variance of the code across the batch,
+#   so 1 means "no better than predicting the mean code".
+HEALTH_NAMES = (
+    "diversity_ratio",
+    "video_real_accuracy",
+    "video_fake_accuracy",
+    "image_real_accuracy",
+    "image_fake_accuracy",
+    "motion_reconstruction_error",
+    "appearance_reconstruction_error",
+)
+
+
+def health_names(k1: float = 1.0, k2: float = 1.0) -> list[str]:
+    """The health statistics a model with these reconstruction weights logs."""
+    skipped = {"motion_reconstruction_error"} if k1 == 0 else set()
+    skipped |= {"appearance_reconstruction_error"} if k2 == 0 else set()
+    return [name for name in HEALTH_NAMES if name not in skipped]
+
+
+def batch_spread(videos):
+    """Mean over pixels of the standard deviation across the batch (B, ...) -> scalar."""
+    return ops.mean(ops.std(ops.cast(videos, "float32"), axis=0))
+
+
+def relative_reconstruction_error(target_codes, encoded_codes):
+    """E||w - w'||^2 / E||w - E[w]||^2 over the batch: 1 for an encoder that outputs the mean."""
+    target_codes = ops.cast(target_codes, "float32")
+    error = ops.mean(ops.square(target_codes - ops.cast(encoded_codes, "float32")))
+    return error / (ops.mean(ops.var(target_codes, axis=0)) + 1e-8)
+
+
+def _accuracy(logits, real: bool):
+    correct = ops.greater(logits, 0.0) if real else ops.less(logits, 0.0)
+    return ops.mean(ops.cast(correct, "float32"))
 
 
 def select_frames(videos, frame_indices):
@@ -124,7 +182,20 @@ class AVLAE(TrainStep, keras.Model):
             (there is then no wM' to reconstruct, so k1 must be 0).
         r1_gamma: R1 penalty weight on real inputs of DV and DI (0: off, as in the paper).
         step3_updates_mappings: False (the paper): Step III updates EA, EM*, G, with FA(zA),
-            FM(zM) as constant targets. True: FA and FM are updated too (ALAE's code).
+            FM(zM) as constant targets. True: FA and FM are updated too, through G's input only
+            (ALAE's code); the targets stay constants either way.
+        The next seven options are where the paper is silent; their defaults are the recipe
+        that learns (README, "Training recipe"), and `configs/paper_literal.flags` selects the
+        literal reading (layer, False, False, "input", 1.0, False, 0).
+        generator_normalization: "layer" or "instance" (see `SpatioTemporalUpBlock`).
+        generator_normalize_each_conv: normalise after both of each block's convolutions.
+        generator_bias: biases in G's convolutions.
+        latent_injection: "input" (the paper) or "every_block" (wV modulates every block).
+        mapping_lr_multiplier: learning-rate multiplier of FA and FM (1: plain Dense layers;
+            otherwise `ScaledDense` layers).
+        normalize_latents: FA and FM normalise z to unit root-mean-square first.
+        minibatch_stddev_group: DV and DI see the standard deviation of their features across
+            groups of this many samples (0: off); the batch on each device must be a multiple.
         seed: seed of the random latents and frame choices.
     """
 
@@ -143,6 +214,13 @@ class AVLAE(TrainStep, keras.Model):
         use_motion_encoder: bool = True,
         r1_gamma: float = 0.0,
         step3_updates_mappings: bool = False,
+        generator_normalization: str = "instance",
+        generator_normalize_each_conv: bool = True,
+        generator_bias: bool = True,
+        latent_injection: str = "every_block",
+        mapping_lr_multiplier: float = 0.01,
+        normalize_latents: bool = True,
+        minibatch_stddev_group: int = 4,
         seed: int | None = None,
         **kwargs,
     ):
@@ -154,21 +232,38 @@ class AVLAE(TrainStep, keras.Model):
         super().__init__(**kwargs)
         policy = self.dtype_policy
 
+        mapping_options = {
+            "lr_multiplier": mapping_lr_multiplier,
+            "normalize_latents": normalize_latents,
+            "dtype": policy,
+        }
+
         # === Layers ===
         self.appearance_mapping = MappingNetwork(
-            latent_dim, latent_dim, mapping_layers, dtype=policy, name="appearance_mapping"
+            latent_dim, latent_dim, mapping_layers, name="appearance_mapping", **mapping_options
         )
         self.motion_mapping = MappingNetwork(
-            latent_dim, latent_dim, mapping_layers, dtype=policy, name="motion_mapping"
+            latent_dim, latent_dim, mapping_layers, name="motion_mapping", **mapping_options
         )
         self.video_generator = VideoGenerator(
-            resolution, frames, base_channels, dtype=policy, name="video_generator"
+            resolution,
+            frames,
+            base_channels,
+            normalization=generator_normalization,
+            normalize_each_conv=generator_normalize_each_conv,
+            use_bias=generator_bias,
+            latent_injection=latent_injection,
+            dtype=policy,
+            name="video_generator",
         )
         self.appearance_encoder = AppearanceEncoder(
             resolution, base_channels, latent_dim, dtype=policy, name="appearance_encoder"
         )
         self.image_discriminator = ImageLatentDiscriminator(
-            discriminator_hidden_dim, dtype=policy, name="image_discriminator"
+            discriminator_hidden_dim,
+            minibatch_stddev_group=minibatch_stddev_group,
+            dtype=policy,
+            name="image_discriminator",
         )
         self.motion_encoder = None
         if use_motion_encoder:
@@ -187,11 +282,15 @@ class AVLAE(TrainStep, keras.Model):
             base_channels,
             motion_dim=latent_dim if use_motion_encoder else 0,
             hidden_dim=discriminator_hidden_dim,
+            minibatch_stddev_group=minibatch_stddev_group,
             dtype=policy,
             name="video_discriminator",
         )
         self.seed_generator = keras.random.SeedGenerator(seed, name="latent_seed_generator")
-        self._loss_trackers = [keras.metrics.Mean(name=name) for name in loss_term_names(r1_gamma)]
+        self._loss_trackers = [
+            keras.metrics.Mean(name=name)
+            for name in loss_term_names(r1_gamma) + health_names(k1, k2)
+        ]
 
         # === Config ===
         self.resolution = resolution
@@ -206,6 +305,13 @@ class AVLAE(TrainStep, keras.Model):
         self.use_motion_encoder = use_motion_encoder
         self.r1_gamma = r1_gamma
         self.step3_updates_mappings = step3_updates_mappings
+        self.generator_normalization = generator_normalization
+        self.generator_normalize_each_conv = generator_normalize_each_conv
+        self.generator_bias = generator_bias
+        self.latent_injection = latent_injection
+        self.mapping_lr_multiplier = mapping_lr_multiplier
+        self.normalize_latents = normalize_latents
+        self.minibatch_stddev_group = minibatch_stddev_group
         self.seed = seed
         self.optimizers = []
 
@@ -316,9 +422,14 @@ class AVLAE(TrainStep, keras.Model):
         return self.video_generator(ops.concatenate([w_a, ops.cast(w_m, w_a.dtype)], axis=-1))
 
     def _video_logits(self, videos):
-        if self.motion_encoder is None:
+        motion_codes = None if self.motion_encoder is None else self.motion_encoder(videos)
+        return self._score_videos(videos, motion_codes)
+
+    def _score_videos(self, videos, motion_codes):
+        """DV(x, EM(x)) for given motion codes (None without a motion encoder)."""
+        if motion_codes is None:
             return self.video_discriminator(videos)
-        return self.video_discriminator(videos, self.motion_encoder(videos))
+        return self.video_discriminator(videos, motion_codes)
 
     def _image_logits(self, frames):
         return self.image_discriminator(self.appearance_encoder(frames))
@@ -327,38 +438,46 @@ class AVLAE(TrainStep, keras.Model):
 
     def discriminator_loss_terms(self, videos, fake_videos, real_frame_index, fake_frame_index):
         """Step I terms: L_V (DV real/fake) and L_I (DI real/fake), plus R1 when enabled."""
+        return self._discriminator_outputs(videos, fake_videos, real_frame_index, fake_frame_index)[
+            0
+        ]
+
+    def _discriminator_outputs(self, videos, fake_videos, real_frame_index, fake_frame_index):
+        """(Step I loss terms, health statistics)."""
         batch_size = ops.shape(videos)[0]
-        both = ops.concatenate([videos, ops.cast(fake_videos, videos.dtype)], axis=0)
-        motion_codes = None if self.motion_encoder is None else self.motion_encoder(both)
-        if motion_codes is None:
-            video_logits = self.video_discriminator(both)
-        else:
-            video_logits = self.video_discriminator(both, motion_codes)
+        fake_videos = ops.cast(fake_videos, videos.dtype)
+        real_motion = fake_motion = None
+        if self.motion_encoder is not None:
+            # One flow-estimator call for both halves; DV sees each half on its own, so that a
+            # batch statistic (minibatch_stddev_group) never mixes real and fake samples.
+            motion_codes = self.motion_encoder(ops.concatenate([videos, fake_videos], axis=0))
+            real_motion, fake_motion = motion_codes[:batch_size], motion_codes[batch_size:]
+        real_video_logits = self._score_videos(videos, real_motion)
+        fake_video_logits = self._score_videos(fake_videos, fake_motion)
         real_frames = select_frames(videos, real_frame_index)
-        fake_frames = select_frames(fake_videos, fake_frame_index)
-        image_logits = self._image_logits(ops.concatenate([real_frames, fake_frames], axis=0))
+        real_image_logits = self._image_logits(real_frames)
+        fake_image_logits = self._image_logits(select_frames(fake_videos, fake_frame_index))
         terms = {
-            "video_real_loss": losses.real_logistic_loss(video_logits[:batch_size]),
-            "video_fake_loss": losses.fake_logistic_loss(video_logits[batch_size:]),
-            "image_real_loss": losses.real_logistic_loss(image_logits[:batch_size]),
-            "image_fake_loss": losses.fake_logistic_loss(image_logits[batch_size:]),
+            "video_real_loss": losses.real_logistic_loss(real_video_logits),
+            "video_fake_loss": losses.fake_logistic_loss(fake_video_logits),
+            "image_real_loss": losses.real_logistic_loss(real_image_logits),
+            "image_fake_loss": losses.fake_logistic_loss(fake_image_logits),
         }
         if self.r1_gamma > 0:
             # Gradient wrt the real video with its motion code as a second input, so the
             # penalty does not differentiate twice through the flow estimator.
-            real_motion = None if motion_codes is None else motion_codes[:batch_size]
-            video_gradients = input_gradients(
-                lambda x: (
-                    self.video_discriminator(x)
-                    if real_motion is None
-                    else self.video_discriminator(x, real_motion)
-                ),
-                videos,
-            )
+            video_gradients = input_gradients(lambda x: self._score_videos(x, real_motion), videos)
             image_gradients = input_gradients(self._image_logits, real_frames)
             terms["video_r1_penalty"] = losses.r1_penalty(video_gradients, self.r1_gamma)
             terms["image_r1_penalty"] = losses.r1_penalty(image_gradients, self.r1_gamma)
-        return terms
+        health = {
+            "diversity_ratio": batch_spread(fake_videos) / (batch_spread(videos) + 1e-8),
+            "video_real_accuracy": _accuracy(real_video_logits, real=True),
+            "video_fake_accuracy": _accuracy(fake_video_logits, real=False),
+            "image_real_accuracy": _accuracy(real_image_logits, real=True),
+            "image_fake_accuracy": _accuracy(fake_image_logits, real=False),
+        }
+        return terms, health
 
     def generator_loss_terms(self, z_a, z_m, fake_frame_index):
         """Step II terms: non-saturating losses of G's videos through DV(., EM(.)) and DI(EA)."""
@@ -372,24 +491,38 @@ class AVLAE(TrainStep, keras.Model):
 
     def latent_reconstruction_terms(self, z_a, z_m, fake_frame_index):
         """Step III terms: K1 ||FM(zM) - EM(x_hat)||^2 and K2 ||FA(zA) - EA(x_hat_t)||^2."""
+        return self._latent_reconstruction_outputs(z_a, z_m, fake_frame_index)[0]
+
+    def _latent_reconstruction_outputs(self, z_a, z_m, fake_frame_index):
+        """(Step III loss terms, relative reconstruction errors)."""
         w_a, w_m = self.map_latents(z_a, z_m)
+        # The targets are constants: otherwise L_rec could fall by shrinking w itself.
+        target_a, target_m = ops.stop_gradient(w_a), ops.stop_gradient(w_m)
         if not self.step3_updates_mappings:
-            w_a, w_m = ops.stop_gradient(w_a), ops.stop_gradient(w_m)
+            w_a, w_m = target_a, target_m
         fake_videos = self.synthesize(w_a, w_m)
         zero = ops.zeros((), "float32")
-        motion_term = appearance_term = zero
+        terms = {"motion_reconstruction_loss": zero, "appearance_reconstruction_loss": zero}
+        health = {}
         if self.k1 != 0:
             encoded_motion = self.motion_encoder(fake_videos)
-            motion_term = self.k1 * losses.latent_reconstruction_loss(w_m, encoded_motion)
+            terms["motion_reconstruction_loss"] = self.k1 * losses.latent_reconstruction_loss(
+                target_m, encoded_motion
+            )
+            health["motion_reconstruction_error"] = relative_reconstruction_error(
+                target_m, encoded_motion
+            )
         if self.k2 != 0:
             encoded_appearance = self.appearance_encoder(
                 select_frames(fake_videos, fake_frame_index)
             )
-            appearance_term = self.k2 * losses.latent_reconstruction_loss(w_a, encoded_appearance)
-        return {
-            "motion_reconstruction_loss": motion_term,
-            "appearance_reconstruction_loss": appearance_term,
-        }
+            terms["appearance_reconstruction_loss"] = self.k2 * losses.latent_reconstruction_loss(
+                target_a, encoded_appearance
+            )
+            health["appearance_reconstruction_error"] = relative_reconstruction_error(
+                target_a, encoded_appearance
+            )
+        return terms, health
 
     def compute_step_losses(self, videos, z_a, z_m, real_frame_index, fake_frame_index) -> dict:
         """The three steps' losses for given latents and frame indices, without updating
@@ -415,15 +548,15 @@ class AVLAE(TrainStep, keras.Model):
 
     def train_iteration(self, videos) -> dict:
         """One iteration of Algorithm 1 on a batch of real videos; returns the running means of
-        every loss term."""
+        every loss term and health statistic."""
         videos = ops.cast(videos, "float32")
         batch_size = ops.shape(videos)[0]
-        terms = {}
-        terms.update(self._step_discriminators(videos, batch_size))
-        terms.update(self._step_generator(batch_size))
-        terms.update(self._step_latent_reconstruction(batch_size))
+        logs = {}
+        logs.update(self._step_discriminators(videos, batch_size))
+        logs.update(self._step_generator(batch_size))
+        logs.update(self._step_latent_reconstruction(batch_size))
         for tracker in self._loss_trackers:
-            tracker.update_state(terms[tracker.name])
+            tracker.update_state(logs[tracker.name])
         return {tracker.name: tracker.result() for tracker in self._loss_trackers}
 
     def _step_discriminators(self, videos, batch_size) -> dict:
@@ -437,17 +570,17 @@ class AVLAE(TrainStep, keras.Model):
         image_variables = groups["image_discriminator"]
 
         def loss_fn():
-            terms = self.discriminator_loss_terms(
+            terms, health = self._discriminator_outputs(
                 videos, fake_videos, real_frame_index, fake_frame_index
             )
             # L_V depends only on EM*, DV and L_I only on EA, DI: one backward pass serves both.
-            return sum(terms.values()), terms
+            return sum(terms.values()), {**terms, **health}
 
-        _, terms, gradients = value_and_grad(loss_fn, video_variables + image_variables)
+        _, logs, gradients = value_and_grad(loss_fn, video_variables + image_variables)
         split = len(video_variables)
         apply_gradients(self.optimizers[0], gradients[:split], video_variables)
         apply_gradients(self.optimizers[1], gradients[split:], image_variables)
-        return terms
+        return logs
 
     def _step_generator(self, batch_size) -> dict:
         """Step II: update FA, FM, G through DI(EA(x_hat_t)) and DV(x_hat, EM(x_hat))."""
@@ -470,12 +603,12 @@ class AVLAE(TrainStep, keras.Model):
         variables = self.update_groups()["latent_reconstruction"]
 
         def loss_fn():
-            terms = self.latent_reconstruction_terms(z_a, z_m, fake_frame_index)
-            return sum(terms.values()), terms
+            terms, health = self._latent_reconstruction_outputs(z_a, z_m, fake_frame_index)
+            return sum(terms.values()), {**terms, **health}
 
-        _, terms, gradients = value_and_grad(loss_fn, variables)
+        _, logs, gradients = value_and_grad(loss_fn, variables)
         apply_gradients(self.optimizers[3], gradients, variables)
-        return terms
+        return logs
 
     def _sample_latents(self, batch_size):
         def draw(rows):
@@ -552,5 +685,12 @@ class AVLAE(TrainStep, keras.Model):
             "use_motion_encoder": self.use_motion_encoder,
             "r1_gamma": self.r1_gamma,
             "step3_updates_mappings": self.step3_updates_mappings,
+            "generator_normalization": self.generator_normalization,
+            "generator_normalize_each_conv": self.generator_normalize_each_conv,
+            "generator_bias": self.generator_bias,
+            "latent_injection": self.latent_injection,
+            "mapping_lr_multiplier": self.mapping_lr_multiplier,
+            "normalize_latents": self.normalize_latents,
+            "minibatch_stddev_group": self.minibatch_stddev_group,
             "seed": self.seed,
         }

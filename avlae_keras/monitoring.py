@@ -87,3 +87,31 @@ def _step_of(line: str) -> int | None:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return None  # a line cut short by a kill
+
+
+class CollapseWatch:
+    """Warns when the generated/real diversity ratio (`diversity_ratio` in the logs) stays below
+    `threshold` for `patience` log steps in a row: the generator is giving nearly the same video
+    for every latent (mode collapse). It warns once per episode and again after a recovery."""
+
+    def __init__(self, threshold: float = 0.2, patience: int = 5):
+        self.threshold = threshold
+        self.patience = patience
+        self._low_in_a_row = 0
+
+    def update(self, step: int, diversity_ratio: float) -> str | None:
+        """The warning to print at this log step, or None."""
+        if diversity_ratio >= self.threshold:
+            self._low_in_a_row = 0
+            return None
+        self._low_in_a_row += 1
+        if self._low_in_a_row != self.patience:
+            return None
+        return (
+            f"warning: mode collapse at step {step}: the generated videos vary "
+            f"{diversity_ratio:.2f}x as much across samples as real ones (below "
+            f"{self.threshold} for {self.patience} log steps), so G is ignoring its latents. "
+            "Likely remedies: --latent_injection=every_block, --generator_normalization=instance, "
+            "--minibatch_stddev_group=4, --mapping_lr_multiplier=0.01, --r1_gamma=10, or a smaller "
+            "learning rate; see the README section 'Training health'."
+        )

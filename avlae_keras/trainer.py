@@ -10,6 +10,7 @@ its newest checkpoint left off.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 import json
 import logging
@@ -26,8 +27,8 @@ import keras
 import numpy as np
 
 from avlae_keras.checkpoints import CheckpointManager, describe_differences
-from avlae_keras.model import AVLAE
-from avlae_keras.monitoring import MetricsLogger
+from avlae_keras.model import ARCHITECTURE_OPTIONS, AVLAE, default_optimizers
+from avlae_keras.monitoring import CollapseWatch, MetricsLogger
 from avlae_keras.visualization import frame_strip, save_frame_strip, save_gif
 
 logger = logging.getLogger("avlae_keras.trainer")
@@ -55,12 +56,21 @@ class TrainConfig:
     frame_stride: int = 1
     flip: bool = False
     batch_size: int = 16
+    learning_rate: float = 2e-4
     steps: int = 100_000
     latent_dim: int = 128
     base_channels: int = 80
     k1: float = 1.0
     k2: float = 1.0
     use_motion_encoder: bool = True
+    generator_normalization: str = "instance"
+    generator_normalize_each_conv: bool = True
+    generator_bias: bool = True
+    latent_injection: str = "every_block"
+    mapping_lr_multiplier: float = 0.01
+    normalize_latents: bool = True
+    minibatch_stddev_group: int = 4
+    step3_updates_mappings: bool = False
     r1_gamma: float = 0.0
     raft: str = "raft_sintel"
     raft_iters: int = 12
@@ -73,9 +83,18 @@ class TrainConfig:
     keep_checkpoints: int = 3
     distribution: str = "none"
     data_workers: int = 2
+    collapse_warning_ratio: float = 0.2
 
     # Options that define the model; a checkpoint trained with others cannot be resumed.
-    MODEL_KEYS = ("resolution", "frames", "latent_dim", "base_channels", "use_motion_encoder")
+    MODEL_KEYS = ARCHITECTURE_OPTIONS
+
+
+# The TrainConfig fields passed to AVLAE under the same name.
+MODEL_ARGUMENTS = tuple(
+    name
+    for name in inspect.signature(AVLAE.__init__).parameters
+    if name in {field.name for field in dataclasses.fields(TrainConfig)}
+)
 
 
 def validate(config: TrainConfig) -> None:
@@ -100,6 +119,22 @@ def validate(config: TrainConfig) -> None:
             fail(flag, f"must be >= 1, got {getattr(config, flag)}", "pass a positive integer")
     if not config.use_motion_encoder and config.k1 != 0:
         fail("k1", "without the motion encoder there is no wM' to reconstruct", "set --k1=0")
+    if config.minibatch_stddev_group < 0 or (
+        config.minibatch_stddev_group and config.batch_size % config.minibatch_stddev_group
+    ):
+        fail(
+            "minibatch_stddev_group",
+            f"{config.minibatch_stddev_group} does not divide --batch_size={config.batch_size}",
+            "use a divisor of the batch size per device (4 by default), or 0 to turn it off",
+        )
+    if config.learning_rate <= 0:
+        fail("learning_rate", f"must be > 0, got {config.learning_rate}", "use 2e-4 (the paper)")
+    if config.mapping_lr_multiplier <= 0:
+        fail(
+            "mapping_lr_multiplier",
+            f"must be > 0, got {config.mapping_lr_multiplier}",
+            "use 1 (the paper) or 0.01 (the default)",
+        )
     if config.distribution not in ("none", "data_parallel"):
         fail("distribution", f"unknown {config.distribution!r}", "use 'none' or 'data_parallel'")
     if config.use_motion_encoder:
@@ -198,20 +233,14 @@ class StepBatches:
 
 def build_model(config: TrainConfig) -> AVLAE:
     model = AVLAE(
-        resolution=config.resolution,
-        frames=config.frames,
-        latent_dim=config.latent_dim,
-        base_channels=config.base_channels,
         flow_estimator=config.raft if config.use_motion_encoder else None,
-        raft_iters=config.raft_iters,
-        k1=config.k1,
-        k2=config.k2,
-        use_motion_encoder=config.use_motion_encoder,
-        r1_gamma=config.r1_gamma,
-        seed=config.seed,
+        **{name: getattr(config, name) for name in MODEL_ARGUMENTS},
     )
     # None lets the model choose XLA where it can (not under a multi-replica tf.distribute).
-    model.compile(jit_compile=None if config.jit_compile else False)
+    model.compile(
+        optimizers=default_optimizers(config.learning_rate),
+        jit_compile=None if config.jit_compile else False,
+    )
     return model
 
 
@@ -298,6 +327,7 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         save_frame_strip(videos, folder / f"step_{step:08d}.png")
         metrics.log_image(step, "samples/frame_strip", frame_strip(videos))
 
+    collapse_watch = CollapseWatch(config.collapse_warning_ratio)
     progress = keras.utils.Progbar(config.steps, stateful_metrics=["steps/s"], unit_name="step")
     progress.update(start)
     interval_start, interval_steps = time.perf_counter(), 0
@@ -321,6 +351,9 @@ def _train(config: TrainConfig) -> dict[str, Any]:
             rate = interval_steps / elapsed if elapsed > 0 else 0.0
             metrics.log_scalars(step, {**logs, "steps_per_second": rate})
             progress.update(step, [("steps/s", rate), *((k, float(v)) for k, v in logs.items())])
+            warning = collapse_watch.update(step, float(logs["diversity_ratio"]))
+            if warning:
+                print(f"\n{warning}", flush=True)
             interval_start, interval_steps = time.perf_counter(), 0
         if step % config.sample_every == 0 or step == config.steps:
             write_samples(step)

@@ -50,12 +50,51 @@ flags.DEFINE_integer("frames", _DEFAULTS.frames, "Frames per clip T.")
 flags.DEFINE_integer("frame_stride", _DEFAULTS.frame_stride, "Take every N-th frame.")
 flags.DEFINE_boolean("flip", _DEFAULTS.flip, "Random horizontal flips of whole clips.")
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Videos per step.")
+flags.DEFINE_float(
+    "learning_rate", _DEFAULTS.learning_rate, "Adam's learning rate, the same for all four groups."
+)
 flags.DEFINE_integer("steps", _DEFAULTS.steps, "Total training steps (Algorithm 1 iterations).")
 flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "Size of zA, zM, wA, wM.")
 flags.DEFINE_integer("base_channels", _DEFAULTS.base_channels, "Network width.")
 flags.DEFINE_float("k1", _DEFAULTS.k1, "Weight of the wM reconstruction (0 disables it).")
 flags.DEFINE_float("k2", _DEFAULTS.k2, "Weight of the wA reconstruction (0 disables it).")
 flags.DEFINE_boolean("use_motion_encoder", True, "False: the paper's -EM ablation (needs k1=0).")
+flags.DEFINE_enum(
+    "generator_normalization",
+    _DEFAULTS.generator_normalization,
+    ["layer", "instance"],
+    "G's normalisation: per position over channels (layer) or per sample and channel (instance).",
+)
+flags.DEFINE_boolean(
+    "generator_normalize_each_conv",
+    _DEFAULTS.generator_normalize_each_conv,
+    "Normalise + ReLU after both convolutions of each G block (G3AN); false: after the pair.",
+)
+flags.DEFINE_boolean("generator_bias", _DEFAULTS.generator_bias, "Biases in G's convolutions.")
+flags.DEFINE_enum(
+    "latent_injection",
+    _DEFAULTS.latent_injection,
+    ["input", "every_block"],
+    "wV enters G's first block only (input, the paper) or modulates every block (every_block).",
+)
+flags.DEFINE_float(
+    "mapping_lr_multiplier",
+    _DEFAULTS.mapping_lr_multiplier,
+    "Learning-rate multiplier of FA and FM (1: plain Dense layers at the optimizer's rate).",
+)
+flags.DEFINE_boolean(
+    "normalize_latents", _DEFAULTS.normalize_latents, "Normalise z to unit RMS before FA, FM."
+)
+flags.DEFINE_integer(
+    "minibatch_stddev_group",
+    _DEFAULTS.minibatch_stddev_group,
+    "DV and DI see their features' spread across groups of this many samples (0: off).",
+)
+flags.DEFINE_boolean(
+    "step3_updates_mappings",
+    _DEFAULTS.step3_updates_mappings,
+    "Step III also updates FA, FM through G's input (ALAE's code); the targets stay constant.",
+)
 flags.DEFINE_float("r1_gamma", _DEFAULTS.r1_gamma, "R1 penalty on real inputs (0: off).")
 flags.DEFINE_string("raft", _DEFAULTS.raft, "RAFT preset, .pth checkpoint or converted folder.")
 flags.DEFINE_integer("raft_iters", _DEFAULTS.raft_iters, "RAFT iterations inside EM.")
@@ -68,6 +107,11 @@ flags.DEFINE_integer("checkpoint_every", _DEFAULTS.checkpoint_every, "Steps betw
 flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints, "Checkpoints kept.")
 flags.DEFINE_enum("distribution", "none", ["none", "data_parallel"], "Scale-out strategy.")
 flags.DEFINE_integer("data_workers", _DEFAULTS.data_workers, "Threads loading batches.")
+flags.DEFINE_float(
+    "collapse_warning_ratio",
+    _DEFAULTS.collapse_warning_ratio,
+    "Warn of mode collapse when the generated/real diversity ratio stays below this.",
+)
 
 
 def resolve_flagfiles(argv: list[str]) -> list[str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
-
+from avlae_keras.networks.factorized_conv3d import FactorizedConv3D
 from avlae_keras.networks.initializers import leaky_relu_initializer
 
 
@@ -34,7 +33,7 @@ def add_factorized_conv_stages(
     for index in range(num_stages):
         filters = base_channels * min(max_channel_multiplier, 2**index)
         spatial_convs.append(
-            keras.layers.Conv3D(
+            FactorizedConv3D(
                 filters,
                 (1, spatial_kernel, spatial_kernel),
                 strides=(1, 2, 2),
@@ -45,7 +44,7 @@ def add_factorized_conv_stages(
             )
         )
         temporal_convs.append(
-            keras.layers.Conv3D(
+            FactorizedConv3D(
                 filters,
                 (temporal_kernel, 1, 1),
                 strides=(temporal_strides[index], 1, 1),

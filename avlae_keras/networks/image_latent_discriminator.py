@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from avlae_keras.networks.minibatch_stddev import append_minibatch_stddev
+
 
 @keras.saving.register_keras_serializable(package="avlae_keras")
 class ImageLatentDiscriminator(keras.layers.Layer):
@@ -14,9 +16,17 @@ class ImageLatentDiscriminator(keras.layers.Layer):
     Args:
         hidden_dim: width of the two hidden layers.
         negative_slope: slope of the LeakyReLU between layers.
+        minibatch_stddev: append the batch's standard deviation of the codes to each code
+            (`append_minibatch_stddev`).
     """
 
-    def __init__(self, hidden_dim: int = 256, negative_slope: float = 0.2, **kwargs):
+    def __init__(
+        self,
+        hidden_dim: int = 256,
+        negative_slope: float = 0.2,
+        minibatch_stddev_group: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
 
         # === Layers ===
@@ -30,9 +40,10 @@ class ImageLatentDiscriminator(keras.layers.Layer):
         # === Config ===
         self.hidden_dim = hidden_dim
         self.negative_slope = negative_slope
+        self.minibatch_stddev_group = minibatch_stddev_group
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
+        shape = (*tuple(input_shape)[:-1], input_shape[-1] + int(self.minibatch_stddev_group > 0))
         for layer in self.hidden_layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
@@ -40,6 +51,8 @@ class ImageLatentDiscriminator(keras.layers.Layer):
         self.built = True
 
     def call(self, w):
+        if self.minibatch_stddev_group:
+            w = append_minibatch_stddev(w, self.minibatch_stddev_group)
         for layer in self.hidden_layers:
             w = self.activation(layer(w))
         return self.logit_layer(w)
@@ -52,4 +65,5 @@ class ImageLatentDiscriminator(keras.layers.Layer):
             **super().get_config(),
             "hidden_dim": self.hidden_dim,
             "negative_slope": self.negative_slope,
+            "minibatch_stddev_group": self.minibatch_stddev_group,
         }

@@ -8,12 +8,14 @@ import math
 import keras
 from keras import ops
 
+from avlae_keras.networks.factorized_conv3d import FactorizedConv3D
 from avlae_keras.networks.factorized_convolutions import (
     add_factorized_conv_stages,
     apply_stages,
     build_stages,
 )
 from avlae_keras.networks.initializers import leaky_relu_initializer
+from avlae_keras.networks.minibatch_stddev import append_minibatch_stddev
 
 
 @keras.saving.register_keras_serializable(package="avlae_keras")
@@ -35,6 +37,8 @@ class VideoDiscriminator(keras.layers.Layer):
         hidden_dim: width of the two hidden Dense layers.
         max_channel_multiplier: cap on channels, as a multiple of `base_channels`.
         negative_slope: slope of the LeakyReLU.
+        minibatch_stddev_group: > 0 appends the standard deviation across groups of this many
+            samples (`append_minibatch_stddev`); 0: off.
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class VideoDiscriminator(keras.layers.Layer):
         hidden_dim: int = 256,
         max_channel_multiplier: int = 8,
         negative_slope: float = 0.2,
+        minibatch_stddev_group: int = 0,
         **kwargs,
     ):
         if resolution < 8 or 2 ** round(math.log2(resolution)) != resolution:
@@ -74,7 +79,7 @@ class VideoDiscriminator(keras.layers.Layer):
             dtype_policy=self.dtype_policy,
         )
         feature_dim = base_channels * min(max_channel_multiplier, 2**num_stages)
-        self.to_features = keras.layers.Conv3D(
+        self.to_features = FactorizedConv3D(
             feature_dim,
             (remaining_frames, 4, 4),
             padding="valid",
@@ -98,11 +103,15 @@ class VideoDiscriminator(keras.layers.Layer):
         self.max_channel_multiplier = max_channel_multiplier
         self.negative_slope = negative_slope
         self.feature_dim = feature_dim
+        self.minibatch_stddev_group = minibatch_stddev_group
 
     def build(self, videos_shape, motion_code_shape=None):
         shape = build_stages(self.spatial_convs, self.temporal_convs, videos_shape)
         self.to_features.build(shape)
-        shape = (shape[0], self.feature_dim + self.motion_dim)
+        shape = (
+            shape[0],
+            self.feature_dim + self.motion_dim + int(self.minibatch_stddev_group > 0),
+        )
         for layer in self.hidden_layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
@@ -117,6 +126,8 @@ class VideoDiscriminator(keras.layers.Layer):
             )
         x = apply_stages(videos, self.spatial_convs, self.temporal_convs, self.activation)
         features = ops.reshape(self.activation(self.to_features(x)), (-1, self.feature_dim))
+        if self.minibatch_stddev_group:
+            features = append_minibatch_stddev(features, self.minibatch_stddev_group)
         if motion_code is not None:
             features = ops.concatenate([features, ops.cast(motion_code, features.dtype)], -1)
         for layer in self.hidden_layers:
@@ -136,4 +147,5 @@ class VideoDiscriminator(keras.layers.Layer):
             "hidden_dim": self.hidden_dim,
             "max_channel_multiplier": self.max_channel_multiplier,
             "negative_slope": self.negative_slope,
+            "minibatch_stddev_group": self.minibatch_stddev_group,
         }

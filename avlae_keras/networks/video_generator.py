@@ -8,6 +8,8 @@ import math
 import keras
 from keras import ops
 
+from avlae_keras.networks.factorized_conv3d import FactorizedConv3D, FactorizedConv3DTranspose
+
 INITIAL_SIZE = 4
 
 
@@ -26,10 +28,63 @@ def generator_channels(resolution: int, base_channels: int, max_multiplier: int 
     ]
 
 
+GENERATOR_NORMALIZATIONS = ("layer", "instance")
+LATENT_INJECTIONS = ("input", "every_block")
+
+
+def _normalization_layer(kind: str, filters: int, dtype_policy, name: str) -> keras.layers.Layer:
+    if kind == "layer":
+        # Per position, over channels.
+        return keras.layers.LayerNormalization(epsilon=1e-5, dtype=dtype_policy, name=name)
+    if kind == "instance":
+        # Per sample and channel, over frames, height and width (ALAE, StyleGAN's AdaIN).
+        return keras.layers.GroupNormalization(
+            groups=filters, epsilon=1e-5, center=False, scale=False, dtype=dtype_policy, name=name
+        )
+    raise ValueError(f"normalization must be one of {GENERATOR_NORMALIZATIONS}, got {kind!r}.")
+
+
+@keras.saving.register_keras_serializable(package="avlae_keras")
+class LatentModulation(keras.layers.Layer):
+    """Scales and shifts every channel of a normalised activation by affine maps of the latent
+    code: x * (1 + scale(w)) + shift(w) (AdaIN as in ALAE and StyleGAN), so the code reaches
+    every block instead of the first one only.
+
+    Args:
+        filters: channels of the modulated activation.
+    """
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        # === Layers ===
+        self.to_scale_and_shift = keras.layers.Dense(
+            2 * filters,
+            kernel_initializer=keras.initializers.VarianceScaling(
+                1.0, "fan_in", "untruncated_normal"
+            ),
+            dtype=self.dtype_policy,
+            name="to_scale_and_shift",
+        )
+        # === Config ===
+        self.filters = filters
+
+    def build(self, x_shape, w_shape):
+        self.to_scale_and_shift.build(w_shape)
+        self.built = True
+
+    def call(self, x, w):
+        scale, shift = ops.split(self.to_scale_and_shift(ops.cast(w, x.dtype)), 2, axis=-1)
+        broadcast = (-1, 1, 1, 1, self.filters)
+        return x * (1.0 + ops.reshape(scale, broadcast)) + ops.reshape(shift, broadcast)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
 @keras.saving.register_keras_serializable(package="avlae_keras")
 class SpatioTemporalUpBlock(keras.layers.Layer):
-    """A temporal transposed convolution (k, 1, 1), then a spatial one (1, 4, 4), then a
-    per-position LayerNormalization over channels and ReLU.
+    """A temporal transposed convolution (k, 1, 1), then a spatial one (1, 4, 4), each run as a
+    2D convolution; then normalisation, optional modulation by the latent code, and ReLU.
 
     Args:
         filters: output channels.
@@ -38,6 +93,14 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         from_single_position: the first block: the input is one position (1, 1, 1) and both
             convolutions are 'valid', growing it to (temporal_size, 4, 4).
         temporal_size: frames produced by the first block.
+        normalization: "layer" (per position, over channels) or "instance" (per sample and
+            channel, over the whole video).
+        normalize_each_conv: also normalise (and modulate) and apply ReLU between the temporal
+            and the spatial convolution (G3AN's block); False: one linear map, then one
+            normalisation (the paper's "rudimentary" reading).
+        use_bias: biases in the convolutions.
+        modulated: the block takes the latent code as a second input and modulates each
+            normalisation with it (`LatentModulation`).
     """
 
     def __init__(
@@ -47,6 +110,10 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         spatial_stride: int = 2,
         from_single_position: bool = False,
         temporal_size: int = INITIAL_SIZE,
+        normalization: str = "layer",
+        normalize_each_conv: bool = False,
+        use_bias: bool = False,
+        modulated: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,33 +124,46 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         else:
             temporal_kernel, temporal_padding = (4 if temporal_stride == 2 else 3), "same"
             spatial_kernel, spatial_padding = 4, "same"
+        stages = ("temporal", "spatial") if normalize_each_conv else ("spatial",)
 
         # === Layers ===
-        self.temporal_conv = keras.layers.Conv3DTranspose(
+        self.temporal_conv = FactorizedConv3DTranspose(
             filters,
             (temporal_kernel, 1, 1),
             strides=(temporal_stride, 1, 1),
             padding=temporal_padding,
-            use_bias=False,
+            use_bias=use_bias,
             kernel_initializer=initializer,
             dtype=self.dtype_policy,
             name="temporal_conv",
         )
-        self.spatial_conv = keras.layers.Conv3DTranspose(
+        self.spatial_conv = FactorizedConv3DTranspose(
             filters,
             (1, spatial_kernel, spatial_kernel),
             strides=(1, spatial_stride, spatial_stride),
             padding=spatial_padding,
-            use_bias=False,
+            use_bias=use_bias,
             kernel_initializer=initializer,
             dtype=self.dtype_policy,
             name="spatial_conv",
         )
         # Per-sample normalization keeps the step independent of how the batch is split across
         # devices, and carries no running statistics.
-        self.normalization = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=self.dtype_policy, name="normalization"
-        )
+        suffix = {"temporal": "_temporal", "spatial": ""}
+        self.normalizations = {
+            stage: _normalization_layer(
+                normalization, filters, self.dtype_policy, f"normalization{suffix[stage]}"
+            )
+            for stage in stages
+        }
+        self.modulations = {}
+        if modulated:
+            self.modulations = {
+                stage: LatentModulation(
+                    filters, dtype=self.dtype_policy, name=f"modulation{suffix[stage]}"
+                )
+                for stage in stages
+            }
 
         # === Config ===
         self.filters = filters
@@ -91,20 +171,37 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         self.spatial_stride = spatial_stride
         self.from_single_position = from_single_position
         self.temporal_size = temporal_size
+        self.normalization = normalization
+        self.normalize_each_conv = normalize_each_conv
+        self.use_bias = use_bias
+        self.modulated = modulated
 
-    def build(self, input_shape):
+    def build(self, input_shape, latent_shape=None):
         self.temporal_conv.build(input_shape)
-        shape = self.temporal_conv.compute_output_shape(input_shape)
-        self.spatial_conv.build(shape)
-        shape = self.spatial_conv.compute_output_shape(shape)
-        self.normalization.build(shape)
+        shapes = {"temporal": self.temporal_conv.compute_output_shape(input_shape)}
+        self.spatial_conv.build(shapes["temporal"])
+        shapes["spatial"] = self.spatial_conv.compute_output_shape(shapes["temporal"])
+        for stage, normalization in self.normalizations.items():
+            normalization.build(shapes[stage])
+        for stage, modulation in self.modulations.items():
+            modulation.build(shapes[stage], latent_shape)
         self.built = True
 
-    def call(self, inputs):
-        x = self.spatial_conv(self.temporal_conv(inputs))
-        return ops.relu(self.normalization(x))
+    def _normalize(self, x, stage: str, w):
+        x = self.normalizations[stage](x)
+        if self.modulations:
+            x = self.modulations[stage](x, w)
+        return ops.relu(x)
 
-    def compute_output_shape(self, input_shape):
+    def call(self, inputs, w=None):
+        if self.modulations and w is None:
+            raise ValueError(f"{self.name} is modulated: pass the latent code w.")
+        x = self.temporal_conv(inputs)
+        if self.normalize_each_conv:
+            x = self._normalize(x, "temporal", w)
+        return self._normalize(self.spatial_conv(x), "spatial", w)
+
+    def compute_output_shape(self, input_shape, latent_shape=None):
         shape = self.temporal_conv.compute_output_shape(input_shape)
         return self.spatial_conv.compute_output_shape(shape)
 
@@ -116,6 +213,10 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
             "spatial_stride": self.spatial_stride,
             "from_single_position": self.from_single_position,
             "temporal_size": self.temporal_size,
+            "normalization": self.normalization,
+            "normalize_each_conv": self.normalize_each_conv,
+            "use_bias": self.use_bias,
+            "modulated": self.modulated,
         }
 
 
@@ -134,6 +235,9 @@ class VideoGenerator(keras.layers.Layer):
         frames: output frames T, a power of two.
         base_channels: channels of the last block (the network's width).
         max_channel_multiplier: cap on channels, as a multiple of `base_channels`.
+        normalization, normalize_each_conv, use_bias: see `SpatioTemporalUpBlock`.
+        latent_injection: "input" (the paper: wV enters the first block only) or
+            "every_block" (wV also modulates every normalisation, as ALAE and StyleGAN).
     """
 
     def __init__(
@@ -142,8 +246,16 @@ class VideoGenerator(keras.layers.Layer):
         frames: int = 16,
         base_channels: int = 64,
         max_channel_multiplier: int = 8,
+        normalization: str = "layer",
+        normalize_each_conv: bool = False,
+        use_bias: bool = False,
+        latent_injection: str = "input",
         **kwargs,
     ):
+        if latent_injection not in LATENT_INJECTIONS:
+            raise ValueError(
+                f"latent_injection must be one of {LATENT_INJECTIONS}, got {latent_injection!r}."
+            )
         super().__init__(**kwargs)
         channels = generator_channels(resolution, base_channels, max_channel_multiplier)
         frame_doublings = _check_power_of_two("frames", frames, 1) - min(
@@ -156,26 +268,28 @@ class VideoGenerator(keras.layers.Layer):
                 f"{resolution} has only {len(channels) - 1} blocks; raise the resolution."
             )
 
+        block_options = {
+            "normalization": normalization,
+            "normalize_each_conv": normalize_each_conv,
+            "use_bias": use_bias,
+            "modulated": latent_injection == "every_block",
+            "dtype": self.dtype_policy,
+        }
+
         # === Layers ===
-        self.blocks = [
-            SpatioTemporalUpBlock(
-                channels[0],
-                from_single_position=True,
-                temporal_size=initial_frames,
-                dtype=self.dtype_policy,
-                name="block_0",
-            )
-        ]
-        for index, filters in enumerate(channels[1:], start=1):
+        self.blocks = []
+        for index, filters in enumerate(channels):
             self.blocks.append(
                 SpatioTemporalUpBlock(
                     filters,
-                    temporal_stride=2 if index <= frame_doublings else 1,
-                    dtype=self.dtype_policy,
+                    temporal_stride=2 if 0 < index <= frame_doublings else 1,
+                    from_single_position=index == 0,
+                    temporal_size=initial_frames,
                     name=f"block_{index}",
+                    **block_options,
                 )
             )
-        self.to_rgb = keras.layers.Conv3D(
+        self.to_rgb = FactorizedConv3D(
             3,
             (1, 3, 3),
             padding="same",
@@ -189,11 +303,15 @@ class VideoGenerator(keras.layers.Layer):
         self.frames = frames
         self.base_channels = base_channels
         self.max_channel_multiplier = max_channel_multiplier
+        self.normalization = normalization
+        self.normalize_each_conv = normalize_each_conv
+        self.use_bias = use_bias
+        self.latent_injection = latent_injection
 
     def build(self, input_shape):
         shape = (input_shape[0], 1, 1, 1, input_shape[-1])
         for block in self.blocks:
-            block.build(shape)
+            block.build(shape, input_shape)
             shape = block.compute_output_shape(shape)
         self.to_rgb.build(shape)
         self.built = True
@@ -201,7 +319,7 @@ class VideoGenerator(keras.layers.Layer):
     def call(self, w_video):
         x = ops.reshape(w_video, (-1, 1, 1, 1, w_video.shape[-1]))
         for block in self.blocks:
-            x = block(x)
+            x = block(x, w_video) if block.modulated else block(x)
         return ops.tanh(ops.cast(self.to_rgb(x), "float32"))
 
     def compute_output_shape(self, input_shape):
@@ -218,4 +336,8 @@ class VideoGenerator(keras.layers.Layer):
             "frames": self.frames,
             "base_channels": self.base_channels,
             "max_channel_multiplier": self.max_channel_multiplier,
+            "normalization": self.normalization,
+            "normalize_each_conv": self.normalize_each_conv,
+            "use_bias": self.use_bias,
+            "latent_injection": self.latent_injection,
         }

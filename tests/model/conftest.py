@@ -13,6 +13,7 @@ TINY_CONFIG = {
     "mapping_layers": 5,
     "discriminator_hidden_dim": 16,
     "raft_iters": 1,
+    "minibatch_stddev_group": 2,  # batches of 2, split over up to 2 devices in some tests
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from avlae_keras import AVLAE, UPDATE_GROUPS
 from avlae_keras.backend import value_and_grad
-from avlae_keras.model import loss_term_names
+from avlae_keras.model import health_names, loss_term_names
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 
 STEPS = 2
@@ -45,7 +45,7 @@ def trained(make_tiny_model):
 
 def test_fit_logs_every_loss_term_finite(trained):
     _, _, _, history = trained
-    assert set(history.history) == set(loss_term_names())
+    assert set(history.history) == set(loss_term_names()) | set(health_names())
     for name, values in history.history.items():
         assert np.all(np.isfinite(values)), name
 

@@ -1,0 +1,215 @@
+"""The training recipe's parts: 2D-run factorized convolutions, G's options, the mapping
+networks' learning-rate multiplier, minibatch stddev, Step III's constant targets and the health
+statistics."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from avlae_keras.backend import value_and_grad
+from avlae_keras.model import batch_spread, health_names, relative_reconstruction_error
+from avlae_keras.monitoring import CollapseWatch
+from avlae_keras.networks import MappingNetwork, VideoGenerator
+from avlae_keras.networks.factorized_conv3d import FactorizedConv3D, FactorizedConv3DTranspose
+from avlae_keras.networks.mapping_network import ScaledDense
+from avlae_keras.networks.minibatch_stddev import append_minibatch_stddev
+from tests.model.test_training import compiled
+from tests.test_case import run_serialization_test
+
+CONV_CASES = [
+    (keras.layers.Conv3D, FactorizedConv3D, (1, 4, 4), (1, 2, 2), "same", (2, 4, 8, 8, 3)),
+    (keras.layers.Conv3D, FactorizedConv3D, (3, 1, 1), (2, 1, 1), "same", (2, 4, 8, 8, 3)),
+    (keras.layers.Conv3D, FactorizedConv3D, (2, 4, 4), (1, 1, 1), "valid", (2, 2, 4, 4, 3)),
+    (keras.layers.Conv3DTranspose, FactorizedConv3DTranspose, (4, 1, 1), (2, 1, 1), "same",
+     (2, 4, 8, 8, 3)),
+    (keras.layers.Conv3DTranspose, FactorizedConv3DTranspose, (1, 4, 4), (1, 2, 2), "same",
+     (2, 4, 8, 8, 3)),
+    (keras.layers.Conv3DTranspose, FactorizedConv3DTranspose, (4, 1, 1), (1, 1, 1), "valid",
+     (2, 1, 1, 1, 3)),
+    (keras.layers.Conv3DTranspose, FactorizedConv3DTranspose, (1, 4, 4), (1, 1, 1), "valid",
+     (2, 4, 1, 1, 3)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("keras_class", "layer_class", "kernel", "strides", "padding", "shape"),
+                         CONV_CASES)  # fmt: skip
+def test_factorized_conv3d_computes_what_keras_conv3d_computes(
+    keras_class, layer_class, kernel, strides, padding, shape
+):
+    options = {"filters": 5, "kernel_size": kernel, "strides": strides, "padding": padding}
+    inputs = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    reference, layer = keras_class(**options), layer_class(**options)
+    expected = keras.ops.convert_to_numpy(reference(inputs))
+    layer.build(shape)
+    layer.set_weights(reference.get_weights())
+    assert [w.shape for w in layer.weights] == [w.shape for w in reference.weights]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(inputs)), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("normalization", ["layer", "instance"])
+@pytest.mark.parametrize("latent_injection", ["input", "every_block"])
+def test_generator_options(normalization, latent_injection):
+    generator = VideoGenerator(
+        resolution=16,
+        frames=4,
+        base_channels=4,
+        normalization=normalization,
+        normalize_each_conv=latent_injection == "every_block",
+        use_bias=True,
+        latent_injection=latent_injection,
+    )
+    codes = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    videos = keras.ops.convert_to_numpy(generator(codes))
+    assert videos.shape == (3, 4, 16, 16, 3) and np.all(np.abs(videos) <= 1)
+    modulated = [block.modulated for block in generator.blocks]
+    assert modulated == [latent_injection == "every_block"] * len(generator.blocks)
+    run_serialization_test(generator.__class__.from_config(generator.get_config()))
+
+
+def test_modulation_carries_the_code_past_the_first_block():
+    """With every_block injection, changing w changes G's output even when the first block's
+    output is held fixed."""
+    generator = VideoGenerator(
+        resolution=16, frames=4, base_channels=4, normalization="instance",
+        latent_injection="every_block",
+    )  # fmt: skip
+    rng = np.random.default_rng(1)
+    first, second = rng.standard_normal((2, 1, 8)).astype("float32")
+    generator(first)
+    x = generator.blocks[0](keras.ops.reshape(first, (1, 1, 1, 1, 8)), first)
+    outputs = []
+    for w in (first, second):
+        y = x
+        for block in generator.blocks[1:]:
+            y = block(y, w)
+        outputs.append(keras.ops.convert_to_numpy(y))
+    assert np.abs(outputs[0] - outputs[1]).mean() > 1e-2
+
+
+def test_scaled_dense_moves_at_its_learning_rate_multiplier():
+    layer = ScaledDense(64, lr_multiplier=0.01)
+    layer.build((None, 32))
+    scale = 0.01 * 2**0.5 / 32**0.5
+    effective = keras.ops.convert_to_numpy(layer.kernel.value) * scale
+    assert effective.std() == pytest.approx(2**0.5 / 32**0.5, rel=0.1)  # He init
+    inputs = np.random.default_rng(0).standard_normal((8, 32)).astype("float32")
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(layer.trainable_variables)
+
+    def loss_fn():
+        return keras.ops.sum(layer(inputs)), ()
+
+    _, _, gradients = compiled(lambda: value_and_grad(loss_fn, layer.trainable_variables))()
+    optimizer.apply(gradients, layer.trainable_variables)
+    moved = keras.ops.convert_to_numpy(layer.kernel.value) * scale - effective
+    # Adam's first step moves every parameter by the learning rate: here by lr * the multiplier
+    # in the units of the weights actually used (stored weights of ~100 keep float32 rounding
+    # of a few % per weight).
+    np.testing.assert_allclose(np.abs(moved), 1e-3 * scale, rtol=0.1)
+    assert np.abs(moved).mean() == pytest.approx(1e-3 * scale, rel=0.01)
+    network = MappingNetwork(16, 16, 2, lr_multiplier=0.01, normalize_latents=True)
+    outputs = network(np.full((2, 16), 3.0, "float32"))
+    same = network(np.full((2, 16), 1.0, "float32"))  # the same z up to scale
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(outputs), same, atol=1e-5)
+    run_serialization_test(network.__class__.from_config(network.get_config()))
+
+
+def test_minibatch_stddev_column():
+    features = np.array([[0.0, 2.0], [2.0, 4.0]], "float32")
+    out = keras.ops.convert_to_numpy(append_minibatch_stddev(features))
+    np.testing.assert_allclose(out[:, :2], features)
+    np.testing.assert_allclose(out[:, 2], [1.0, 1.0], atol=1e-4)
+    alike = keras.ops.convert_to_numpy(append_minibatch_stddev(np.ones((4, 3), "float32")))
+    assert np.all(alike[:, 3] < 1e-3)
+    # Groups of consecutive samples: the same column for a batch and for its halves.
+    batch = np.random.default_rng(2).standard_normal((8, 5)).astype("float32")
+    whole = keras.ops.convert_to_numpy(append_minibatch_stddev(batch, group_size=4))
+    halves = [
+        keras.ops.convert_to_numpy(append_minibatch_stddev(h, 4)) for h in (batch[:4], batch[4:])
+    ]
+    np.testing.assert_allclose(whole, np.concatenate(halves), rtol=1e-6)
+    assert whole[0, 5] != whole[4, 5]
+    with pytest.raises(ValueError, match="multiple of 4"):
+        append_minibatch_stddev(batch[:6], group_size=4)
+
+
+def test_health_statistics():
+    rng = np.random.default_rng(0)
+    videos = rng.standard_normal((16, 2, 4, 4, 3)).astype("float32")
+    expected = np.std(videos, axis=0).mean()
+    assert float(batch_spread(videos)) == pytest.approx(expected, rel=1e-5)
+    collapsed = np.repeat(videos[:1], 16, axis=0)
+    assert float(batch_spread(collapsed)) == pytest.approx(0.0, abs=1e-6)
+    codes = rng.standard_normal((64, 8)).astype("float32") * 3.0
+    mean_prediction = np.repeat(codes.mean(0, keepdims=True), 64, axis=0)
+    assert float(relative_reconstruction_error(codes, mean_prediction)) == pytest.approx(1.0)
+    assert float(relative_reconstruction_error(codes, codes)) == 0.0
+    assert health_names(k1=0.0) == [n for n in health_names() if n != "motion_reconstruction_error"]
+
+
+def test_collapse_watch_warns_after_patience_and_rearms():
+    watch = CollapseWatch(threshold=0.2, patience=3)
+    assert [watch.update(step, 0.05) for step in (10, 20)] == [None, None]
+    warning = watch.update(30, 0.05)
+    assert "mode collapse at step 30" in warning and "--latent_injection" in warning
+    assert watch.update(40, 0.05) is None  # once per episode
+    assert watch.update(50, 0.5) is None
+    assert [watch.update(step, 0.1) for step in (60, 70, 80)][-1] is not None
+
+
+def test_step3_targets_are_constants_when_mappings_train(make_tiny_model):
+    """With step3_updates_mappings=True, FA and FM get Step III gradients only through G's
+    input. If G's output ignores its input, their gradient must be exactly zero: the targets
+    FA(zA), FM(zM) are constants (otherwise L_rec could fall by shrinking w)."""
+    model = make_tiny_model(step3_updates_mappings=True)
+    rng = np.random.default_rng(4)
+    z_a, z_m = rng.standard_normal((2, 2, model.latent_dim)).astype("float32")
+    frame_index = np.array([0, 1], "int32")
+    mappings = (
+        model.appearance_mapping.trainable_variables + model.motion_mapping.trainable_variables
+    )
+
+    def mapping_gradient_norm():
+        def loss_fn():
+            terms = model.latent_reconstruction_terms(z_a, z_m, frame_index)
+            return sum(terms.values()), ()
+
+        _, _, gradients = value_and_grad(loss_fn, mappings)
+        return sum(keras.ops.sum(keras.ops.square(g)) for g in gradients)
+
+    # A new lambda for each jit: JAX caches traces per function object.
+    through_generator = float(compiled(lambda: mapping_gradient_norm())())
+    synthesize = model.synthesize
+    model.synthesize = lambda w_a, w_m: keras.ops.stop_gradient(synthesize(w_a, w_m))
+    try:
+        through_targets_only = float(compiled(lambda: mapping_gradient_norm())())
+    finally:
+        del model.synthesize
+    assert through_generator > 0
+    assert through_targets_only == 0.0
+
+
+def test_input_gradients_are_the_gradients_of_the_summed_outputs():
+    """R1's gradient on every backend: d/dx sum(x^2 * c) = 2 c x, and differentiable again."""
+    from avlae_keras.backend import input_gradients
+
+    inputs = np.random.default_rng(5).standard_normal((3, 4)).astype("float32")
+    weights = np.arange(1, 5, dtype="float32")
+
+    def fn(x):
+        return keras.ops.sum(keras.ops.square(x) * weights, axis=-1, keepdims=True)
+
+    gradients = compiled(lambda x: input_gradients(fn, keras.ops.convert_to_tensor(x)))(inputs)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(gradients), 2 * weights * inputs, 1e-5)
+
+
+def test_one_training_step_with_r1(make_tiny_model):
+    from tests.model.conftest import tiny_videos
+
+    model = make_tiny_model(r1_gamma=1.0)
+    model.compile()
+    logs = model.train_on_batch(tiny_videos(2), return_dict=True)
+    assert float(logs["video_r1_penalty"]) > 0 and float(logs["image_r1_penalty"]) > 0
+    assert all(np.isfinite(float(v)) for v in logs.values()), logs
