@@ -119,9 +119,8 @@ def validate(config: TrainConfig) -> None:
             fail(flag, f"must be >= 1, got {getattr(config, flag)}", "pass a positive integer")
     if not config.use_motion_encoder and config.k1 != 0:
         fail("k1", "without the motion encoder there is no wM' to reconstruct", "set --k1=0")
-    if config.minibatch_stddev_group < 0 or (
-        config.minibatch_stddev_group and config.batch_size % config.minibatch_stddev_group
-    ):
+    group = min(config.minibatch_stddev_group, config.batch_size)
+    if config.minibatch_stddev_group < 0 or (group and config.batch_size % group):
         fail(
             "minibatch_stddev_group",
             f"{config.minibatch_stddev_group} does not divide --batch_size={config.batch_size}",
@@ -328,7 +327,9 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         metrics.log_image(step, "samples/frame_strip", frame_strip(videos))
 
     collapse_watch = CollapseWatch(config.collapse_warning_ratio)
-    progress = keras.utils.Progbar(config.steps, stateful_metrics=["steps/s"], unit_name="step")
+    # Every value is shown as logged at that step (Progbar would average them since the start).
+    shown_as_is = ["steps/s", *(metric.name for metric in model.metrics)]
+    progress = keras.utils.Progbar(config.steps, stateful_metrics=shown_as_is, unit_name="step")
     progress.update(start)
     interval_start, interval_steps = time.perf_counter(), 0
     step = start

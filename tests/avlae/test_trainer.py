@@ -113,6 +113,9 @@ def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
         ({"use_motion_encoder": False, "k1": 1.0}, "--k1"),
         ({"raft": "raft_things"}, "--raft"),
         ({"batch_size": 0}, "--batch_size"),
+        ({"batch_size": 6}, "--minibatch_stddev_group"),
+        ({"mapping_lr_multiplier": 0.0}, "--mapping_lr_multiplier"),
+        ({"learning_rate": 0.0}, "--learning_rate"),
     ],
 )
 def test_bad_flags_fail_before_any_work(tmp_path, monkeypatch, options, flag):
@@ -174,3 +177,15 @@ def test_data_parallel_on_two_devices(tmp_path, raft_weights):
     assert "final step 2" in result.stdout
     rows = [line for line in (tmp_path / "run" / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "null" not in rows[-1]
+
+
+def test_every_train_config_field_has_a_flag_with_its_default():
+    import dataclasses
+
+    from scripts.train import FLAGS
+
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == "workdir":
+            continue
+        assert field.name in FLAGS, field.name
+        assert FLAGS[field.name].default == field.default, field.name
