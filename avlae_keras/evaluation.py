@@ -13,6 +13,9 @@ Metrics (`--metrics`, comma-separated):
 - `disentanglement`: motion and appearance consistency of generated videos under latent swaps
   (RAFT flow, colour histograms) and, when the run trained on `sprites`, the factor table of the
   encoders on held-out sprites (see `avlae_keras.metrics.disentanglement`). Needs only RAFT.
+- `judge` (sprites runs only): a classifier of the sprites factors, trained on real clips like
+  the run's (cached), labels generated videos: per-factor Inception Scores and how often labels
+  stay or change under latent swaps (see `avlae_keras.metrics.sprites_judge`). Needs nothing.
 
 FVD, FID and IS need 16-frame clips (what I3D and ResNeXt were trained on). Every requirement
 (weights files, frames, RAFT weights) is checked before the model is loaded or any video made.
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("fvd", "fid", "is", "disentanglement")
+METRICS = ("fvd", "fid", "is", "disentanglement", "judge")
 DEFAULT_NUM_SAMPLES = {"fvd": 2048, "fid": 5000, "is": 5000}
 # Held-out sprites are generated with this offset added to the run's seed: clip i of seed s
 # depends only on (s, i), so these clips are never the training ones.
@@ -68,6 +71,8 @@ class EvalConfig:
     resnext_weights: str | None = None
     num_pairs: int = 256  # latent-swap pairs of the consistency metrics
     num_factor_videos: int = 512  # held-out sprites of the factor table
+    judge_pairs: int = 256  # latent-swap pairs (and samples) the sprites judge labels
+    judge_train_videos: int | None = None  # sprites that train the judge (None: its default)
     flow_raft: str = "raft_sintel"
     flow_iters: int = 12
     flow_min_size: int = 128
@@ -123,9 +128,16 @@ def check_requirements(config: EvalConfig, extractors: dict[str, Any] | None = N
                 f"{error}; the disentanglement metrics need RAFT weights "
                 "(see the README section 'RAFT weights offline', or set FLOWS_WEIGHTS_DIR)",
             )
-    for flag in ("batch_size", "num_pairs", "num_factor_videos", "flow_iters", "flow_min_size"):
+    if "judge" in metrics:
+        config_file = Path(config.workdir) / "config.json"
+        if config_file.is_file():
+            _check_judge_dataset(json.loads(config_file.read_text()), config.workdir)
+    numbers = ("batch_size", "num_pairs", "num_factor_videos", "judge_pairs")
+    for flag in (*numbers, "flow_iters", "flow_min_size"):
         if getattr(config, flag) < 1:
             _fail(flag, f"must be >= 1, got {getattr(config, flag)}")
+    if config.judge_train_videos is not None and config.judge_train_videos < 1:
+        _fail("judge_train_videos", f"must be >= 1, got {config.judge_train_videos}")
     if config.num_samples is not None and config.num_samples < 2:
         _fail("num_samples", f"must be >= 2, got {config.num_samples}")
 
@@ -138,6 +150,17 @@ def _check_frames(metrics: tuple[str, ...], run_config: dict, extractors: dict) 
             "metrics",
             f"{', '.join(needy)} need 16-frame clips (I3D and ResNeXt-101 are trained on 16 "
             f"frames) but this run makes {frames}-frame videos; evaluate only disentanglement",
+        )
+
+
+def _check_judge_dataset(run_config: dict, workdir: str | os.PathLike) -> None:
+    dataset = run_config.get("dataset")
+    if dataset != "sprites":
+        _fail(
+            "metrics",
+            f"judge needs a run trained on --dataset=sprites (its classifier knows only the "
+            f"sprites factors), but {workdir} was trained on --dataset={dataset}; "
+            "drop judge from --metrics",
         )
 
 
@@ -284,6 +307,8 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
     if config_file.is_file():
         state_config = {**state_config, **json.loads(config_file.read_text())}
     _check_frames(metrics, state_config, extractors)
+    if "judge" in metrics:
+        _check_judge_dataset(state_config, config.workdir)
     model, checkpoint, run_config = load_trained_model(config.workdir, checkpoint.step)
 
     import keras
@@ -358,6 +383,12 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
         values.update(result["values"])
         samples["disentanglement"] = result["samples"]
 
+    judge: dict[str, Any] | None = None
+    if "judge" in metrics:
+        judge_values, judge = _judge(model, run_config, config)
+        values.update(judge_values)
+        samples["judge"] = {"pairs": config.judge_pairs, "generated": 4 * config.judge_pairs}
+
     report = {
         "workdir": os.fspath(config.workdir),
         "checkpoint": os.fspath(checkpoint.path),
@@ -368,6 +399,7 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
         "metrics": values,
         "samples": samples,
         "details": details,
+        **({"judge": judge} if judge is not None else {}),
         "settings": {
             "requested": list(metrics),
             "seed": config.seed,
@@ -447,3 +479,40 @@ def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, A
             values[f"factor_accuracy/{factor}/chance"] = table["chance"][factor]
         samples["factor_videos"] = len(clips)
     return {"values": values, "details": details, "samples": samples}
+
+
+def _judge(model, run_config: dict, config: EvalConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """The headline numbers (for `metrics`) and the report's "judge" section."""
+    from avlae_keras.metrics.sprites_judge import judge_trained_model
+
+    print(f"judge: {config.judge_pairs} latent-swap pairs", flush=True)
+    result = judge_trained_model(
+        model,
+        run_config,
+        num_pairs=config.judge_pairs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        num_train=config.judge_train_videos,
+        verbose=config.verbose,
+    )
+    classifier = result["classifier"]
+    source = "cache" if classifier["cached"] else "trained now"
+    print(f"judge ({source}, {classifier['path']}): held-out accuracy", flush=True)
+    accuracy = classifier["heldout"]["accuracy"]
+    print("  " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()), flush=True)
+    fixed_appearance, fixed_motion = result["fixed_appearance"], result["fixed_motion"]
+    values = {
+        "judge_appearance_kept_under_zm_swap": fixed_appearance["appearance_kept_mean"]["fraction"],
+        "judge_motion_changed_under_zm_swap": fixed_appearance["motion_changed_mean"]["fraction"],
+        "judge_motion_kept_under_za_swap": fixed_motion["motion_kept_mean"]["fraction"],
+        "judge_appearance_changed_under_za_swap": fixed_motion["appearance_changed_mean"][
+            "fraction"
+        ],
+    }
+    result["settings"] = {
+        "pairs": config.judge_pairs,
+        "generated": 4 * config.judge_pairs,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+    }
+    return values, result

@@ -4,9 +4,10 @@
         --i3d_weights=rgb_imagenet.pt --resnext_weights=resnext-101-kinetics.pth
 
 Metrics: fvd (I3D, --i3d_weights), fid (3D ResNeXt-101, --resnext_weights), is (I3D classes,
---i3d_weights), disentanglement (RAFT only; the factor table on sprites runs). The report goes to
---out (default <workdir>/eval/metrics_step_<step>.json). Missing weights or unusable options fail
-before any work, naming the flag. The backend comes from KERAS_BACKEND.
+--i3d_weights), disentanglement (RAFT only; the factor table on sprites runs), judge (sprites runs
+only: a factor classifier trained on real sprites, cached, labels generated videos; --judge_pairs).
+The report goes to --out (default <workdir>/eval/metrics_step_<step>.json). Missing weights or
+unusable options fail before any work, naming the flag. The backend comes from KERAS_BACKEND.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ FLAGS = flags.FLAGS
 _DEFAULTS = EvalConfig(workdir="")
 
 flags.DEFINE_string("workdir", None, "Training work directory (scripts/train.py --workdir).")
-flags.DEFINE_string("metrics", "disentanglement", "Comma-separated: fvd, fid, is, disentanglement.")
+flags.DEFINE_string(
+    "metrics", "disentanglement", "Comma-separated: fvd, fid, is, disentanglement, judge."
+)
 flags.DEFINE_string("out", None, "JSON report path (default <workdir>/eval/metrics_step_N.json).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
 flags.DEFINE_integer(
@@ -45,6 +48,12 @@ flags.DEFINE_string("resnext_weights", None, "3D-ResNets-PyTorch resnext-101-kin
 flags.DEFINE_integer("num_pairs", _DEFAULTS.num_pairs, "Latent-swap pairs (disentanglement).")
 flags.DEFINE_integer(
     "num_factor_videos", _DEFAULTS.num_factor_videos, "Held-out sprites of the factor table."
+)
+flags.DEFINE_integer(
+    "judge_pairs", _DEFAULTS.judge_pairs, "Latent-swap pairs the sprites judge labels (judge)."
+)
+flags.DEFINE_integer(
+    "judge_train_videos", None, "Sprites videos that train the judge (default 4096; cached)."
 )
 flags.DEFINE_string("flow_raft", _DEFAULTS.flow_raft, "RAFT preset or file for the flow metric.")
 flags.DEFINE_integer("flow_iters", _DEFAULTS.flow_iters, "RAFT iterations of the flow metric.")
@@ -72,6 +81,8 @@ def main(argv):
             resnext_weights=FLAGS.resnext_weights,
             num_pairs=FLAGS.num_pairs,
             num_factor_videos=FLAGS.num_factor_videos,
+            judge_pairs=FLAGS.judge_pairs,
+            judge_train_videos=FLAGS.judge_train_videos,
             flow_raft=FLAGS.flow_raft,
             flow_iters=FLAGS.flow_iters,
             flow_min_size=FLAGS.flow_min_size,
