@@ -126,6 +126,12 @@ def validate(config: TrainConfig) -> None:
             f"{config.minibatch_stddev_group} does not divide --batch_size={config.batch_size}",
             "use a divisor of the batch size per device (4 by default), or 0 to turn it off",
         )
+    if config.latent_injection == "split" and not config.generator_normalize_each_conv:
+        fail(
+            "latent_injection",
+            "split modulates the normalisation after each temporal convolution, which needs it",
+            "add --generator_normalize_each_conv or use every_block",
+        )
     if config.learning_rate <= 0:
         fail("learning_rate", f"must be > 0, got {config.learning_rate}", "use 2e-4 (the paper)")
     if config.mapping_lr_multiplier <= 0:

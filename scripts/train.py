@@ -74,8 +74,9 @@ flags.DEFINE_boolean("generator_bias", _DEFAULTS.generator_bias, "Biases in G's 
 flags.DEFINE_enum(
     "latent_injection",
     _DEFAULTS.latent_injection,
-    ["input", "every_block"],
-    "wV enters G's first block only (input, the paper) or modulates every block (every_block).",
+    ["input", "every_block", "split"],
+    "wV enters G's first block only (input, the paper), modulates every block (every_block), "
+    "or every block with wM after temporal and wA after spatial convolutions (split).",
 )
 flags.DEFINE_float(
     "mapping_lr_multiplier",

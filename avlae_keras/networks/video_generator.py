@@ -29,7 +29,7 @@ def generator_channels(resolution: int, base_channels: int, max_multiplier: int 
 
 
 GENERATOR_NORMALIZATIONS = ("layer", "instance")
-LATENT_INJECTIONS = ("input", "every_block")
+LATENT_INJECTIONS = ("input", "every_block", "split")
 
 
 def _normalization_layer(kind: str, filters: int, dtype_policy, name: str) -> keras.layers.Layer:
@@ -101,6 +101,9 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         use_bias: biases in the convolutions.
         modulated: the block takes the latent code as a second input and modulates each
             normalisation with it (`LatentModulation`).
+        split_latents: the code is concat(wA, wM): wM modulates the normalisation after the
+            temporal convolution and wA the one after the spatial convolution (needs
+            `normalize_each_conv`).
     """
 
     def __init__(
@@ -114,8 +117,11 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         normalize_each_conv: bool = False,
         use_bias: bool = False,
         modulated: bool = False,
+        split_latents: bool = False,
         **kwargs,
     ):
+        if split_latents and not (modulated and normalize_each_conv):
+            raise ValueError("split_latents needs modulated=True and normalize_each_conv=True.")
         super().__init__(**kwargs)
         initializer = keras.initializers.RandomNormal(stddev=0.02)
         if from_single_position:
@@ -175,6 +181,7 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         self.normalize_each_conv = normalize_each_conv
         self.use_bias = use_bias
         self.modulated = modulated
+        self.split_latents = split_latents
 
     def build(self, input_shape, latent_shape=None):
         self.temporal_conv.build(input_shape)
@@ -183,6 +190,8 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         shapes["spatial"] = self.spatial_conv.compute_output_shape(shapes["temporal"])
         for stage, normalization in self.normalizations.items():
             normalization.build(shapes[stage])
+        if self.split_latents:
+            latent_shape = (latent_shape[0], latent_shape[-1] // 2)
         for stage, modulation in self.modulations.items():
             modulation.build(shapes[stage], latent_shape)
         self.built = True
@@ -190,6 +199,9 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
     def _normalize(self, x, stage: str, w):
         x = self.normalizations[stage](x)
         if self.modulations:
+            if self.split_latents:
+                w_a, w_m = ops.split(w, 2, axis=-1)
+                w = w_m if stage == "temporal" else w_a
             x = self.modulations[stage](x, w)
         return ops.relu(x)
 
@@ -217,6 +229,7 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
             "normalize_each_conv": self.normalize_each_conv,
             "use_bias": self.use_bias,
             "modulated": self.modulated,
+            "split_latents": self.split_latents,
         }
 
 
@@ -236,8 +249,10 @@ class VideoGenerator(keras.layers.Layer):
         base_channels: channels of the last block (the network's width).
         max_channel_multiplier: cap on channels, as a multiple of `base_channels`.
         normalization, normalize_each_conv, use_bias: see `SpatioTemporalUpBlock`.
-        latent_injection: "input" (the paper: wV enters the first block only) or
-            "every_block" (wV also modulates every normalisation, as ALAE and StyleGAN).
+        latent_injection: "input" (the paper: wV enters the first block only),
+            "every_block" (wV also modulates every normalisation, as ALAE and StyleGAN) or
+            "split" (every block, wM after temporal and wA after spatial convolutions, as
+            G3AN feeds its motion and appearance streams; needs `normalize_each_conv`).
     """
 
     def __init__(
@@ -272,7 +287,8 @@ class VideoGenerator(keras.layers.Layer):
             "normalization": normalization,
             "normalize_each_conv": normalize_each_conv,
             "use_bias": use_bias,
-            "modulated": latent_injection == "every_block",
+            "modulated": latent_injection != "input",
+            "split_latents": latent_injection == "split",
             "dtype": self.dtype_policy,
         }
 

@@ -116,6 +116,10 @@ def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
         ({"batch_size": 6}, "--minibatch_stddev_group"),
         ({"mapping_lr_multiplier": 0.0}, "--mapping_lr_multiplier"),
         ({"learning_rate": 0.0}, "--learning_rate"),
+        (
+            {"latent_injection": "split", "generator_normalize_each_conv": False},
+            "--latent_injection",
+        ),
     ],
 )
 def test_bad_flags_fail_before_any_work(tmp_path, monkeypatch, options, flag):

@@ -49,14 +49,14 @@ def test_factorized_conv3d_computes_what_keras_conv3d_computes(
 
 
 @pytest.mark.parametrize("normalization", ["layer", "instance"])
-@pytest.mark.parametrize("latent_injection", ["input", "every_block"])
+@pytest.mark.parametrize("latent_injection", ["input", "every_block", "split"])
 def test_generator_options(normalization, latent_injection):
     generator = VideoGenerator(
         resolution=16,
         frames=4,
         base_channels=4,
         normalization=normalization,
-        normalize_each_conv=latent_injection == "every_block",
+        normalize_each_conv=latent_injection != "input",
         use_bias=True,
         latent_injection=latent_injection,
     )
@@ -64,7 +64,7 @@ def test_generator_options(normalization, latent_injection):
     videos = keras.ops.convert_to_numpy(generator(codes))
     assert videos.shape == (3, 4, 16, 16, 3) and np.all(np.abs(videos) <= 1)
     modulated = [block.modulated for block in generator.blocks]
-    assert modulated == [latent_injection == "every_block"] * len(generator.blocks)
+    assert modulated == [latent_injection != "input"] * len(generator.blocks)
     run_serialization_test(generator.__class__.from_config(generator.get_config()))
 
 
@@ -213,3 +213,16 @@ def test_one_training_step_with_r1(make_tiny_model):
     logs = model.train_on_batch(tiny_videos(2), return_dict=True)
     assert float(logs["video_r1_penalty"]) > 0 and float(logs["image_r1_penalty"]) > 0
     assert all(np.isfinite(float(v)) for v in logs.values()), logs
+
+
+def test_split_injection_modulates_time_with_wm_and_space_with_wa():
+    generator = VideoGenerator(
+        resolution=16, frames=4, base_channels=4, normalization="instance",
+        normalize_each_conv=True, latent_injection="split",
+    )  # fmt: skip
+    generator.build((None, 8))
+    block = generator.blocks[1]
+    assert block.modulations["temporal"].to_scale_and_shift.kernel.shape[0] == 4
+    assert block.modulations["spatial"].to_scale_and_shift.kernel.shape[0] == 4
+    with pytest.raises(ValueError, match="normalize_each_conv"):
+        VideoGenerator(resolution=16, frames=4, base_channels=4, latent_injection="split")
