@@ -190,7 +190,8 @@ class AVLAE(TrainStep, keras.Model):
         generator_normalization: "layer" or "instance" (see `SpatioTemporalUpBlock`).
         generator_normalize_each_conv: normalise after both of each block's convolutions.
         generator_bias: biases in G's convolutions.
-        latent_injection: "input" (the paper) or "every_block" (wV modulates every block).
+        latent_injection: "input" (the paper), "every_block" (wV modulates every block) or
+            "split" (wM after temporal, wA after spatial convolutions; see `VideoGenerator`).
         mapping_lr_multiplier: learning-rate multiplier of FA and FM (1: plain Dense layers;
             otherwise `ScaledDense` layers).
         normalize_latents: FA and FM normalise z to unit root-mean-square first.
