@@ -2,7 +2,7 @@
 plugged into Keras's trainer, how the batch is split over devices, and how endpoints are
 exported to a TensorFlow SavedModel.
 
-`value_and_grad(loss_fn, variables)` and `input_gradients(fn, inputs)` have the same meaning on
+`loss_and_gradients(loss_fn, variables)` and `input_gradients(fn, inputs)` have the same meaning on
 every backend; `TrainStep` adapts `AVLAE.train_iteration(videos) -> logs` (plain imperative code:
 read variables, compute, `optimizer.apply`) to the trainer's calling convention:
 
@@ -11,7 +11,7 @@ read variables, compute, `optimizer.apply`) to the trainer's calling convention:
   replicas, since the optimizer sums gradients across replicas.
 - JAX: the trainer jits `train_step(state, data)` with the state as explicit arrays. The whole
   iteration runs inside one `keras.StatelessScope` holding every model, optimizer and metric
-  variable; `value_and_grad` differentiates a stateless re-run of `loss_fn` with the chosen
+  variable; `loss_and_gradients` differentiates a stateless re-run of `loss_fn` with the chosen
   variables replaced by `jax.value_and_grad`'s arguments, and the optimizers' `apply` write
   their updates into the scope, from which the new state is read back.
 """
@@ -54,7 +54,7 @@ if BACKEND == "tensorflow":
         context = tf.distribute.get_replica_context()
         return context.num_replicas_in_sync if context is not None else 1
 
-    def value_and_grad(loss_fn: Callable, variables: Sequence):
+    def loss_and_gradients(loss_fn: Callable, variables: Sequence):
         """Runs `loss_fn() -> (loss, aux)`; returns `(loss, aux, gradients wrt variables)`."""
         variables = list(variables)
         with tf.GradientTape() as tape:
@@ -122,7 +122,7 @@ else:
         value = mapping.get(id(variable))
         return variable.value if value is None else value
 
-    def value_and_grad(loss_fn: Callable, variables: Sequence):
+    def loss_and_gradients(loss_fn: Callable, variables: Sequence):
         """Runs `loss_fn() -> (loss, aux)`; returns `(loss, aux, gradients wrt variables)`.
 
         Other variables that `loss_fn` writes (e.g. random seed states) get their new values.

@@ -12,7 +12,7 @@ from avlae_keras.backend import (
     default_jit_compile,
     draw_per_replica,
     input_gradients,
-    value_and_grad,
+    loss_and_gradients,
 )
 from avlae_keras.networks import (
     AppearanceEncoder,
@@ -577,7 +577,7 @@ class AVLAE(TrainStep, keras.Model):
             # L_V depends only on EM*, DV and L_I only on EA, DI: one backward pass serves both.
             return sum(terms.values()), {**terms, **health}
 
-        _, logs, gradients = value_and_grad(loss_fn, video_variables + image_variables)
+        _, logs, gradients = loss_and_gradients(loss_fn, video_variables + image_variables)
         split = len(video_variables)
         apply_gradients(self.optimizers[0], gradients[:split], video_variables)
         apply_gradients(self.optimizers[1], gradients[split:], image_variables)
@@ -593,7 +593,7 @@ class AVLAE(TrainStep, keras.Model):
             terms = self.generator_loss_terms(z_a, z_m, fake_frame_index)
             return sum(terms.values()), terms
 
-        _, terms, gradients = value_and_grad(loss_fn, variables)
+        _, terms, gradients = loss_and_gradients(loss_fn, variables)
         apply_gradients(self.optimizers[2], gradients, variables)
         return terms
 
@@ -607,7 +607,7 @@ class AVLAE(TrainStep, keras.Model):
             terms, health = self._latent_reconstruction_outputs(z_a, z_m, fake_frame_index)
             return sum(terms.values()), {**terms, **health}
 
-        _, logs, gradients = value_and_grad(loss_fn, variables)
+        _, logs, gradients = loss_and_gradients(loss_fn, variables)
         apply_gradients(self.optimizers[3], gradients, variables)
         return logs
 

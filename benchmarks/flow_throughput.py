@@ -56,7 +56,7 @@ def keras_worker(backend: str, size: int, mode: str) -> dict:
     import numpy as np
 
     from flows import RAFT
-    from flows.backend_utils import jit, value_and_grad
+    from flows.transforms import jit, value_and_input_gradients
 
     keras.utils.set_random_seed(0)
     model = RAFT(variant="large", iters=FLAGS.iters)
@@ -71,7 +71,7 @@ def keras_worker(backend: str, size: int, mode: str) -> dict:
         def loss(a, b):
             return keras.ops.sum(keras.ops.square(model.compute_flow(a, b)[1]))
 
-        fn = jit(value_and_grad(loss, argnums=(0, 1)))
+        fn = jit(value_and_input_gradients(loss, argnums=(0, 1)))
     image1, image2 = keras.ops.convert_to_tensor(image1), keras.ops.convert_to_tensor(image2)
 
     def run():

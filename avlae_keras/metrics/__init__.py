@@ -35,9 +35,9 @@ from avlae_keras.metrics.frechet import (
     frechet_distance_from_statistics,
     trace_sqrt_product,
 )
+from avlae_keras.metrics.host_constant import HostConstant
 from avlae_keras.metrics.i3d import InceptionI3D, i3d_state_dict_shapes
 from avlae_keras.metrics.inception_score import inception_score
-from avlae_keras.metrics.initializers import HostConstant
 from avlae_keras.metrics.resnext3d import KINETICS_MEAN, ResNeXt3D, resnext3d_state_dict_shapes
 from avlae_keras.metrics.video_metrics import (
     compute_fvd,

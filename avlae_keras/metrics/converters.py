@@ -1,7 +1,7 @@
 """Loads the public PyTorch weights of I3D and 3D ResNeXt into the Keras models, without PyTorch.
 
 Each model lists its layers with the PyTorch module path of their weights (`torch_modules`); the
-loader reads the checkpoint with `flows.torch_checkpoint` (which refuses pickles that would run
+loader reads the checkpoint with `flows.pytorch_file` (which refuses pickles that would run
 code), converts layouts (Conv3d `(out, in, t, h, w)` -> Keras `(t, h, w, in, out)`, Linear
 `(out, in)` -> `(in, out)`) and insists that every weight of the model and every tensor of the
 checkpoint is used exactly once.
@@ -17,7 +17,7 @@ import numpy as np
 
 from avlae_keras.metrics.i3d import InceptionI3D
 from avlae_keras.metrics.resnext3d import ResNeXt3D
-from flows.torch_checkpoint import CheckpointError, load_torch_checkpoint
+from flows.pytorch_file import CheckpointError, load_torch_checkpoint
 
 Checkpoint = str | os.PathLike | Mapping[str, np.ndarray]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import keras
 from keras import ops
 
-from avlae_keras.metrics.initializers import batch_norm_kwargs, conv_kwargs
+from avlae_keras.metrics.host_constant import batch_norm_kwargs, conv_kwargs
 
 # Branch widths of each inception block, in the port's order: b0, b1a, b1b, b2a, b2b, b3b.
 I3D_MIXED_CHANNELS: dict[str, tuple[int, ...]] = {

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 import keras
 from keras import ops
 
-from avlae_keras.metrics.initializers import batch_norm_kwargs, conv_kwargs
+from avlae_keras.metrics.host_constant import batch_norm_kwargs, conv_kwargs
 
 _EXPANSION = 2
 

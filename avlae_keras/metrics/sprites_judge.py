@@ -45,7 +45,7 @@ from keras import ops
 from avlae_keras.data import APPEARANCE_FACTORS, MOTION_FACTORS, SPRITE_FACTORS
 from avlae_keras.metrics.disentanglement import generate_from_latents
 from avlae_keras.metrics.extractors import to_float32_array
-from avlae_keras.metrics.initializers import conv_kwargs
+from avlae_keras.metrics.host_constant import conv_kwargs
 
 # Bump whenever the architecture, the training recipe or the cached results change: older cached
 # judges are then retrained instead of reused.

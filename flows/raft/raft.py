@@ -126,7 +126,7 @@ class RAFT(keras.Model):
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **kwargs) -> RAFT:
         """Builds the variant a PyTorch checkpoint holds and loads it (PyTorch not needed)."""
-        from flows.raft.raft_checkpoint import (
+        from flows.raft.raft_weights import (
             detect_variant,
             load_state_dict_into,
             read_raft_state_dict,
@@ -155,7 +155,7 @@ class RAFT(keras.Model):
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Loads an official PyTorch checkpoint into this model (its variant must match)."""
-        from flows.raft.raft_checkpoint import load_state_dict_into, read_raft_state_dict
+        from flows.raft.raft_weights import load_state_dict_into, read_raft_state_dict
 
         load_state_dict_into(self, read_raft_state_dict(path), path)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from flows import RAFT, load_torch_checkpoint
-from flows.raft.raft_checkpoint import read_raft_state_dict, state_dict_parameter_count
+from flows.raft.raft_weights import read_raft_state_dict, state_dict_parameter_count
 from tests.conftest import shared_file
 
 PARAMETER_COUNTS = {"sintel": 5_257_536, "small": 990_162}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from flows import RAFT
-from flows.backend_utils import jit, value_and_grad
+from flows.transforms import jit, value_and_input_gradients
 from tests.test_case import run_saving_test, run_serialization_test
 
 
@@ -46,7 +46,7 @@ def test_small_inputs_have_finite_flow_and_gradients(variant, height, width):
         _, flow_up = model.compute_flow(a, b)
         return keras.ops.sum(keras.ops.square(flow_up))
 
-    value, (grad1, grad2) = jit(value_and_grad(loss, argnums=(0, 1)))(image1, image2)
+    value, (grad1, grad2) = jit(value_and_input_gradients(loss, argnums=(0, 1)))(image1, image2)
     assert np.isfinite(float(value))
     for grad in (np.asarray(grad1), np.asarray(grad2)):
         assert np.all(np.isfinite(grad))

@@ -4,7 +4,7 @@ import pytest
 from reference_ops import batch_norm_reference, conv3d_reference, random_state
 
 from avlae_keras.metrics import InceptionI3D, i3d_state_dict_shapes, load_i3d_weights
-from flows.torch_checkpoint import CheckpointError
+from flows.pytorch_file import CheckpointError
 from tests.torch_format import write_torch_zip
 
 NARROW = {"width": 1 / 16, "num_classes": 5, "logits_pool_size": (1, 1, 1)}

@@ -5,7 +5,7 @@ import collections
 import numpy as np
 import pytest
 
-from flows.torch_checkpoint import load_torch_checkpoint
+from flows.pytorch_file import load_torch_checkpoint
 from tests.torch_format import write_torch_legacy, write_torch_zip
 
 

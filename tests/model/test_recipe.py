@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from avlae_keras.backend import value_and_grad
+from avlae_keras.backend import loss_and_gradients
 from avlae_keras.model import batch_spread, health_names, relative_reconstruction_error
 from avlae_keras.monitoring import CollapseWatch
 from avlae_keras.networks import MappingNetwork, VideoGenerator
@@ -101,7 +101,7 @@ def test_scaled_dense_moves_at_its_learning_rate_multiplier():
     def loss_fn():
         return keras.ops.sum(layer(inputs)), ()
 
-    _, _, gradients = compiled(lambda: value_and_grad(loss_fn, layer.trainable_variables))()
+    _, _, gradients = compiled(lambda: loss_and_gradients(loss_fn, layer.trainable_variables))()
     optimizer.apply(gradients, layer.trainable_variables)
     moved = keras.ops.convert_to_numpy(layer.kernel.value) * scale - effective
     # Adam's first step moves every parameter by the learning rate: here by lr * the multiplier
@@ -176,7 +176,7 @@ def test_step3_targets_are_constants_when_mappings_train(make_tiny_model):
             terms = model.latent_reconstruction_terms(z_a, z_m, frame_index)
             return sum(terms.values()), ()
 
-        _, _, gradients = value_and_grad(loss_fn, mappings)
+        _, _, gradients = loss_and_gradients(loss_fn, mappings)
         return sum(keras.ops.sum(keras.ops.square(g)) for g in gradients)
 
     # A new lambda for each jit: JAX caches traces per function object.

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from avlae_keras import AVLAE, UPDATE_GROUPS
-from avlae_keras.backend import value_and_grad
+from avlae_keras.backend import loss_and_gradients
 from avlae_keras.model import health_names, loss_term_names
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 
@@ -121,7 +121,7 @@ def _reconstruction_gradients(model, videos_batch: int = 2):
             terms = model.latent_reconstruction_terms(z_a, z_m, frame_index)
             return terms[term], terms
 
-        _, terms, gradients = value_and_grad(loss_fn, variables)
+        _, terms, gradients = loss_and_gradients(loss_fn, variables)
         return terms, gradients
 
     results = {}

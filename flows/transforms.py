@@ -1,5 +1,7 @@
-"""The only backend-specific code in `flows`: compiling a function and differentiating it with
-respect to its array arguments, with XLA on both TensorFlow and JAX."""
+"""Function transforms for using RAFT in your own code on either backend: `jit` (XLA on
+TensorFlow and JAX) and `value_and_input_gradients` (gradients with respect to array arguments,
+e.g. the frames). The only backend-specific code in `flows`; exported as `flows.jit` and
+`flows.value_and_input_gradients`."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ def jit(fn: Callable) -> Callable:
     )
 
 
-def value_and_grad(fn: Callable, argnums: Sequence[int] = (0,)) -> Callable:
+def value_and_input_gradients(fn: Callable, argnums: Sequence[int] = (0,)) -> Callable:
     """A function returning `(fn(*args), [d fn / d args[i] for i in argnums])`.
 
     `fn` must return a scalar. Arguments are arrays; gradients come back as backend tensors.

@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from flows.torch_checkpoint import CheckpointError, load_torch_checkpoint
+from flows.pytorch_file import CheckpointError, load_torch_checkpoint
 
 # Keys whose tensors are another key's tensor: the reference registers the shortcut BatchNorm
 # both as `normN` and as `downsample.1`.
