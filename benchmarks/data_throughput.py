@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from absl import app, flags
 from machine import describe_machine
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import numpy as np
 
 from avlae_keras.data import (
     CachedVideoSource,

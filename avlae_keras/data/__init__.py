@@ -18,6 +18,7 @@ from avlae_keras.data.cache import (
     prepare_cache,
     read_manifest,
 )
+from avlae_keras.data.clip_loader import ClipLoader
 from avlae_keras.data.clips import (
     ClipPlan,
     ClipSpec,
@@ -42,12 +43,15 @@ from avlae_keras.data.layouts import (
     index_videos,
 )
 from avlae_keras.data.moving_mnist import generate_moving_mnist, load_mnist_images
-from avlae_keras.data.pipelines import (
-    ClipLoader,
-    make_pipeline,
-    make_py_dataset,
-    make_tf_dataset,
-    tensorflow_available,
+from avlae_keras.data.pipelines import make_pipeline, make_py_dataset, make_tf_dataset
+from avlae_keras.data.run_data import (
+    clip_spec,
+    data_fingerprint,
+    evaluation_clips,
+    heldout_source,
+    real_batches,
+    training_batches,
+    training_source,
 )
 from avlae_keras.data.sources import (
     ArrayVideoSource,
@@ -62,6 +66,7 @@ from avlae_keras.data.sprites import (
     SPRITE_FACTORS,
     generate_sprites,
 )
+from avlae_keras.data.step_batches import StepBatches, tensorflow_available
 
 SOURCE_KINDS = (*LAYOUTS, "cache", "sprites", "moving_mnist")
 
@@ -118,16 +123,21 @@ __all__ = [
     "ClipPyDataset",
     "ClipSpec",
     "PrepareReport",
+    "StepBatches",
     "VideoDecodeError",
     "VideoFileSource",
     "VideoIndex",
     "VideoRecord",
     "VideoSource",
     "clip_frame_indices",
+    "clip_spec",
     "count_frames",
+    "data_fingerprint",
+    "evaluation_clips",
     "frames_to_clip",
     "generate_moving_mnist",
     "generate_sprites",
+    "heldout_source",
     "index_videos",
     "items_from_arrays",
     "items_from_index",
@@ -142,7 +152,10 @@ __all__ = [
     "prepare_cache",
     "read_manifest",
     "read_video",
+    "real_batches",
     "resize_frames",
     "sprites_source",
     "tensorflow_available",
+    "training_batches",
+    "training_source",
 ]

@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -19,6 +18,20 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
 # A container whose header promises N frames but yields fewer than this fraction of N is
 # treated as truncated rather than as a short video.
 _TRUNCATION_RATIO = 0.9
+
+
+def _pyav():
+    """PyAV, imported on first use so that everything but decoding video files works without
+    it."""
+    try:
+        import av
+    except ImportError as error:
+        raise ImportError(
+            "decoding video files needs PyAV, which is not installed: run `pip install av` "
+            "(or convert the videos to frame folders or a cache with scripts/prepare_data.py "
+            "on a machine that has it)"
+        ) from error
+    return av
 
 
 class VideoDecodeError(ValueError):
@@ -107,6 +120,7 @@ def iter_video_frames(
         yield from _read_strip(path, None, frame_width)
         return
     count = 0
+    av = _pyav()
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
@@ -136,6 +150,7 @@ def count_frames(path: str | os.PathLike, *, frame_width: int | None = None) -> 
     if is_image_file(path):
         width, height = _image_size(path)
         return _strip_layout(path, width, height, frame_width)
+    av = _pyav()
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
@@ -173,6 +188,7 @@ def _read_container(path: Path, wanted: np.ndarray | None, clamp: bool) -> np.nd
     frames: dict[int, np.ndarray] = {}
     count = 0
     last_frame = None
+    av = _pyav()
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)

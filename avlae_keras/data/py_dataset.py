@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 
-from avlae_keras.data.pipelines import ClipLoader
+from avlae_keras.data.clip_loader import ClipLoader
+from avlae_keras.data.step_batches import StepBatches
 
 
 class ClipPyDataset(keras.utils.PyDataset):
-    """TensorFlow-free pipeline: batch `i` of the current epoch, as a keras PyDataset.
+    """TensorFlow-free pipeline: batch `i` of the current epoch (step epoch * len + i of
+    `StepBatches`), as a keras PyDataset.
 
     The epoch advances in `on_epoch_end` (called by `model.fit`) when batches were served
     since the last advance (Keras also calls it before the first epoch); `set_epoch`
@@ -34,23 +34,28 @@ class ClipPyDataset(keras.utils.PyDataset):
         super().__init__(
             workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size
         )
-        self.loader = loader
         self.batch_size = batch_size
         self.with_labels = with_labels
         self.drop_remainder = drop_remainder
+        self.loader = loader
         self.epoch = epoch
         self._served = False
 
+    @property
+    def loader(self) -> ClipLoader:
+        return self.batches.loader
+
+    @loader.setter
+    def loader(self, loader: ClipLoader) -> None:
+        self.batches = StepBatches(loader, self.batch_size, drop_remainder=self.drop_remainder)
+
     def __len__(self) -> int:
-        rounding = math.floor if self.drop_remainder else math.ceil
-        return rounding(self.loader.num_clips / self.batch_size)
+        return self.batches.steps_per_epoch
 
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range for {len(self)} batches")
-        first = index * self.batch_size
-        positions = range(first, min(first + self.batch_size, self.loader.num_clips))
-        clips, labels = self.loader.load_batch(self.epoch, positions)
+        clips, labels = self.batches.load(self.epoch * len(self) + index)
         self._served = True
         return (clips, labels) if self.with_labels else clips
 

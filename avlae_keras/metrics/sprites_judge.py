@@ -199,8 +199,10 @@ class JudgeSettings:
     learning_rate: float = 5e-3
 
     @classmethod
-    def from_run_config(cls, run_config: Mapping[str, Any], **overrides: Any) -> JudgeSettings:
-        """The settings of a sprites run's `config.json` (the trainer's options)."""
+    def from_run_config(cls, run_config: Any, **overrides: Any) -> JudgeSettings:
+        """The settings of a sprites run: its `TrainConfig` or `config.json` dict."""
+        if not isinstance(run_config, Mapping):
+            run_config = run_config.to_dict()
         if run_config.get("dataset") != "sprites":
             raise ValueError(
                 f"the sprites judge needs a run trained on --dataset=sprites, "
@@ -237,8 +239,8 @@ def judge_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def _clip_loader(settings: JudgeSettings, num_videos: int, seed: int):
     """The trainer's sprites source and training clip sampling for `settings`, and the source."""
-    from avlae_keras.data import ClipLoader
-    from avlae_keras.trainer import TrainConfig, build_source, clip_spec
+    from avlae_keras.config import TrainConfig
+    from avlae_keras.data import ClipLoader, clip_spec, training_source
 
     config = TrainConfig(
         workdir="",
@@ -250,7 +252,7 @@ def _clip_loader(settings: JudgeSettings, num_videos: int, seed: int):
         flip=settings.flip,
         seed=seed,
     )
-    source = build_source(config)
+    source = training_source(config)
     return ClipLoader(source, clip_spec(config), training=True, seed=seed), source
 
 
@@ -328,7 +330,7 @@ def _mean_fraction(indicators: list[np.ndarray]) -> dict[str, float]:
 
 
 def _heldout_results(judge: SpritesJudge, settings: JudgeSettings) -> dict[str, Any]:
-    from avlae_keras.evaluation import HELDOUT_SEED_OFFSET
+    from avlae_keras.data.run_data import HELDOUT_SEED_OFFSET
 
     seed = settings.seed + HELDOUT_SEED_OFFSET
     loader, source = _clip_loader(settings, settings.num_heldout, seed)
@@ -546,7 +548,7 @@ def judge_scores(
 
 def judge_trained_model(
     model: Any,
-    run_config: Mapping[str, Any],
+    run_config: Any,
     *,
     num_pairs: int = 128,
     batch_size: int = 16,
@@ -556,7 +558,8 @@ def judge_trained_model(
     verbose: int = 0,
 ) -> dict[str, Any]:
     """`judge_scores` of a trained AVLAE (`model.generate`, `model.latent_dim`) of a sprites run
-    (`run_config`: its `config.json`), with the run's judge from the cache or trained now.
+    (`run_config`: its `TrainConfig` or `config.json` dict), with the run's judge from the
+    cache or trained now.
 
     Returns the scores of `judge_scores` beside their real-clip references, `real_samples` (the
     `label_scores` of held-out real clips) and `real_random_pairs_changed` (the judge's label

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from avlae_keras.checkpoints import CheckpointManager
+from avlae_keras.workdir import CheckpointManager
 
 
 def tiny_model():

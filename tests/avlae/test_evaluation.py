@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avlae_keras.checkpoints import CheckpointManager
 from avlae_keras.evaluation import EvalConfig, EvaluationSetupError, evaluate
 from avlae_keras.figures import write_run_figures
 from avlae_keras.trainer import TrainConfig, build_model
+from avlae_keras.workdir import CheckpointManager
 from tests.conftest import REPO_ROOT, shared_file
 
 TINY = {

@@ -103,9 +103,9 @@ def _expected(model, signature: str, arguments: dict) -> dict[str, np.ndarray]:
 
 
 def test_export_matches_in_memory_model_in_fresh_process(workdir, tmp_path, capsys):
-    from avlae_keras.checkpoints import load_trained_model
     from avlae_keras.export import export_command as export
     from avlae_keras.visualization import to_uint8
+    from avlae_keras.workdir import load_trained_model
 
     out = tmp_path / "saved_model"
     assert export(str(workdir), str(out)) == 0
@@ -184,9 +184,9 @@ def test_videos_to_uint8_is_the_visualization_mapping():
 
 
 def test_missing_workdir_and_checkpoint_fail_clearly(tmp_path, capsys):
-    from avlae_keras.checkpoints import CheckpointLoadError
     from avlae_keras.export import export_command as export
     from avlae_keras.export import export_from_workdir
+    from avlae_keras.workdir import CheckpointLoadError
 
     with pytest.raises(CheckpointLoadError, match="does not exist"):
         export_from_workdir(tmp_path / "nowhere", tmp_path / "out")
@@ -203,9 +203,9 @@ def test_missing_workdir_and_checkpoint_fail_clearly(tmp_path, capsys):
 
 
 def test_mismatched_config_and_unknown_step_fail_clearly(workdir, tmp_path, capsys):
-    from avlae_keras.checkpoints import CheckpointLoadError
     from avlae_keras.export import export_command as export
     from avlae_keras.export import export_from_workdir
+    from avlae_keras.workdir import CheckpointLoadError
 
     with pytest.raises(CheckpointLoadError, match="no checkpoint of step 5"):
         export_from_workdir(workdir, tmp_path / "out", step=5)

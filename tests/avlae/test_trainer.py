@@ -36,7 +36,7 @@ def raft_weights(monkeypatch):
 
 
 def final_weights(workdir):
-    from avlae_keras.checkpoints import CheckpointManager
+    from avlae_keras.workdir import CheckpointManager
 
     latest = CheckpointManager(workdir / "checkpoints").latest()
     model = keras.saving.load_model(latest.model_path)
@@ -137,15 +137,6 @@ def _offline(*args, **kwargs):
     raise OSError("offline")
 
 
-def test_flagfile_is_looked_up_in_configs():
-    from scripts.train import resolve_flagfiles
-
-    resolved = resolve_flagfiles(["train.py", "--flagfile=uva.flags", "--steps=3"])
-    assert resolved[1] == f"--flagfile={REPO_ROOT / 'configs' / 'uva.flags'}"
-    with pytest.raises(SystemExit, match="demo.flags"):
-        resolve_flagfiles(["train.py", "--flagfile=nonexistent.flags"])
-
-
 _DATA_PARALLEL_RUN = """
 import sys
 import keras
@@ -181,15 +172,3 @@ def test_data_parallel_on_two_devices(tmp_path, raft_weights):
     assert "final step 2" in result.stdout
     rows = [line for line in (tmp_path / "run" / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "null" not in rows[-1]
-
-
-def test_every_train_config_field_has_a_flag_with_its_default():
-    import dataclasses
-
-    from scripts.train import FLAGS
-
-    for field in dataclasses.fields(TrainConfig):
-        if field.name == "workdir":
-            continue
-        assert field.name in FLAGS, field.name
-        assert FLAGS[field.name].default == field.default, field.name

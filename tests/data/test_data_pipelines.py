@@ -14,6 +14,7 @@ from avlae_keras.data import (
     ArrayVideoSource,
     ClipLoader,
     ClipSpec,
+    StepBatches,
     index_videos,
     items_from_index,
     make_pipeline,
@@ -112,6 +113,21 @@ def test_tf_and_py_pipelines_yield_identical_batches(sprites, video_folder, tmp_
     assert_same_epochs(
         tf_epochs(cached, drop_remainder=True), py_epochs(cached, drop_remainder=True)
     )
+
+
+def test_training_steps_are_the_fit_pipelines_batches(sprites):
+    """The training job's step batches are the `fit` pipelines' batches, epoch after epoch, and
+    its tf.data and thread loaders agree (batch t depends only on (seed, t))."""
+    batches = StepBatches(ClipLoader(sprites, SPEC, training=True, seed=7), 3)
+    assert batches.steps_per_epoch == 3  # 10 clips: full batches only
+    backends = ["threads", *(["tf"] if tensorflow_available() else [])]
+    streams = {b: list(batches.iterate(0, 7, backend=b, workers=2)) for b in backends}
+    resumed = list(batches.iterate(4, 7, backend="threads"))
+    py = py_epochs(sprites, epochs=3, drop_remainder=True)
+    expected = [batch for epoch in py for batch in epoch][:7]
+    for stream in streams.values():
+        assert_same_epochs([stream], [expected])
+    assert_same_epochs([resumed], [expected[4:]])
 
 
 def test_bad_files_are_skipped_and_reported(video_folder, data_warnings):

@@ -1,4 +1,13 @@
-"""Crash-safe checkpoints in a work directory: written atomically, the newest N kept.
+"""The work directory of a run, shared by every application (train, evaluate, figures, export):
+its layout, its configuration, its checkpoints and loading its trained model.
+
+    <workdir>/config.json        the run's TrainConfig (`WorkDir.read_config`)
+    <workdir>/flags.txt          the flags of the last `avlae-train` command
+    <workdir>/checkpoints/       crash-safe checkpoints, the newest N kept (`CheckpointManager`)
+    <workdir>/logs/              metrics.jsonl and TensorBoard events
+    <workdir>/samples/           sample GIFs and PNG strips written during training
+    <workdir>/figures/           figures of `avlae-sample`
+    <workdir>/eval/              reports of `avlae-evaluate`
 
 Each checkpoint is a folder `ckpt-<step>/` holding `model.keras` (every network and optimizer
 state) and `state.json` (step, data position, anything else the trainer needs). It is written
@@ -18,8 +27,59 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avlae_keras.config import ARCHITECTURE_OPTIONS, TrainConfig
+
 _NAME = re.compile(r"^ckpt-(\d{8,})$")
 _TEMP_PREFIX = ".tmp-ckpt-"
+
+
+class WorkDir:
+    """The paths of a work directory and its configuration file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def flags_file(self) -> Path:
+        return self.path / "flags.txt"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    def eval_report(self, step: int) -> Path:
+        return self.path / "eval" / f"metrics_step_{step:08d}.json"
+
+    def write_config(self, config: TrainConfig) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.config_file, "w") as f:
+            json.dump(config.to_dict(), f, indent=2)
+
+    def read_config(self) -> TrainConfig | None:
+        """The run's configuration, or None when the folder has no config.json."""
+        if not self.config_file.is_file():
+            return None
+        with open(self.config_file) as f:
+            return TrainConfig.from_dict(json.load(f))
 
 
 @dataclass(frozen=True)
@@ -126,14 +186,14 @@ def find_checkpoint(workdir: str | os.PathLike, step: int | None = None) -> Chec
     if not workdir.is_dir():
         raise CheckpointLoadError(
             f"work directory {workdir} does not exist; pass the --workdir that "
-            "scripts/train.py wrote to"
+            "avlae-train (scripts/train.py) wrote to"
         )
     folder = workdir / "checkpoints"
     checkpoints = complete_checkpoints(folder)
     if not checkpoints:
         raise CheckpointLoadError(
             f"no complete checkpoint in {folder}; train first "
-            f"(python scripts/train.py --workdir={workdir} ...) or pass the right --workdir"
+            f"(avlae-train --workdir={workdir} ...) or pass the right --workdir"
         )
     if step is None:
         return checkpoints[-1]
@@ -144,24 +204,30 @@ def find_checkpoint(workdir: str | os.PathLike, step: int | None = None) -> Chec
     raise CheckpointLoadError(f"{folder} has no checkpoint of step {step}; it has steps {steps}")
 
 
+def architecture_differences(
+    saved: dict[str, Any], config: TrainConfig, saved_name: str, config_name: str = "config"
+) -> str:
+    """The architecture options on which `saved` (a checkpoint's or model's options) and
+    `config` disagree, as "key: <saved_name> a vs <config_name> b, ..."; "" when they agree."""
+    wanted = {key: getattr(config, key) for key in ARCHITECTURE_OPTIONS}
+    return describe_differences(saved, wanted, saved_name, config_name)
+
+
 def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
     """Loads the AVLAE of a training work directory: `(model, checkpoint, run_config)`.
 
-    `run_config` is the run's `config.json` (the trainer's options). The checkpoint's model must
-    agree with it on the options that define the networks; otherwise, or when `model.keras` is
-    unreadable, `CheckpointLoadError` names the file and the mismatch.
+    `run_config` is the run's `TrainConfig` (its `config.json`, else the checkpoint's copy). The
+    checkpoint's model must agree with it on the options that define the networks; otherwise,
+    or when `model.keras` is unreadable, `CheckpointLoadError` names the file and the mismatch.
     """
     import keras
 
-    # Importing the model also registers AVLAE and its networks for loading.
-    from avlae_keras.model import ARCHITECTURE_OPTIONS
+    import avlae_keras.model  # noqa: F401  (registers AVLAE and its networks for loading)
 
     checkpoint = find_checkpoint(workdir, step)
-    run_config = checkpoint.read_state().get("config", {})
-    config_file = Path(workdir) / "config.json"
-    if config_file.is_file():
-        with open(config_file) as f:
-            run_config = {**run_config, **json.load(f)}
+    run_config = WorkDir(workdir).read_config()
+    if run_config is None:
+        run_config = TrainConfig.from_dict(checkpoint.read_state().get("config", {}))
     try:
         model = keras.saving.load_model(checkpoint.model_path)
     except Exception as error:
@@ -170,12 +236,11 @@ def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
             "The file is damaged or was written by another model; delete that checkpoint "
             "folder to fall back to an older one, or retrain"
         ) from error
-    # The options a checkpoint must agree with (the run's config.json written by training).
     model_options = {key: getattr(model, key) for key in (*ARCHITECTURE_OPTIONS, "raft_iters")}
-    details = describe_differences(model_options, run_config, "checkpoint", "config")
+    details = describe_differences(model_options, {**run_config.to_dict()}, "checkpoint", "config")
     if details:
         raise CheckpointLoadError(
-            f"{checkpoint.model_path} does not match {config_file} ({details}); the checkpoint "
-            "comes from another run: use that run's work directory"
+            f"{checkpoint.model_path} does not match {WorkDir(workdir).config_file} ({details}); "
+            "the checkpoint comes from another run: use that run's work directory"
         )
     return model, checkpoint, run_config
