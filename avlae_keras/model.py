@@ -759,7 +759,7 @@ class AVLAE(TrainStep, keras.Model):
         # The latent/frame random stream is training state too: resume it exactly.
         store[SEED_STATE_KEY] = keras.ops.convert_to_numpy(self.seed_generator.state.value)
         if self._optimizer_group() is not None:
-            store[ITERATIONS_KEY] = keras.ops.convert_to_numpy(self.optimizer.iterations.value)
+            store[ITERATIONS_KEY] = self.optimizer.iterations.numpy()
 
     def load_own_variables(self, store) -> None:
         keys = list(store.keys())
