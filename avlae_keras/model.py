@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
+
+# Keras's MonitorCallback (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau) reads a metric's
+# direction only from metrics it finds inside a `MetricsList` (or `CompileMetrics`) listed in
+# `model.metrics`; `RunningMean` is one so that `mode="auto"` works for the logged terms.
+from keras.src.trainers.compile_utils import MetricsList
 
 from avlae_keras import losses
 from avlae_keras.backend import (
@@ -24,6 +30,8 @@ from avlae_keras.networks import (
 )
 
 SEED_STATE_KEY = "latent_seed_generator_state"
+# `model.optimizer.iterations`, saved with the model's own variables (see `OptimizerGroup`).
+ITERATIONS_KEY = "optimizer_iterations"
 
 # The four update groups of Algorithm 1, in the order of `AVLAE.optimizers`.
 UPDATE_GROUPS = (
@@ -60,17 +68,38 @@ def default_optimizers(learning_rate: float = 2e-4) -> list[keras.optimizers.Opt
 
 
 class OptimizerGroup:
-    """The four optimizers seen as one `model.optimizer` by Keras's trainers: the JAX trainer
-    threads `model.optimizer.variables` through its jitted step and builds the optimizer before
-    training, so this aggregates the variables and builds each optimizer on its own group."""
+    """The four optimizers seen as one `model.optimizer` by Keras's trainers and callbacks.
+
+    - `variables`: the training-step counter, then every optimizer's variables (the JAX trainer
+      threads them through its jitted step); `build` builds each optimizer on its own group.
+    - `iterations`: the number of training steps, one per `train_step` (one iteration of
+      Algorithm 1, whatever number of updates each sub-optimizer makes in it). It is its own
+      variable, saved with the model (`.keras` and `.weights.h5`), so it resumes after loading;
+      each sub-optimizer keeps its own `iterations` too (its number of updates). A checkpoint
+      written before this counter existed loads with the counter left as it was.
+    - `optimizers`: the four optimizers in `UPDATE_GROUPS` order. Keras's
+      `LearningRateScheduler`, `ReduceLROnPlateau` and `TensorBoard` see this attribute and
+      treat each optimizer on its own (logged as `learning_rate_<optimizer name>`).
+    - `learning_rate`: setting it sets the rate of all four; reading it gives their common rate
+      (AttributeError when they differ: read `optimizers[i].learning_rate` instead).
+    """
 
     def __init__(self, optimizers, variable_groups):
         self.optimizers = list(optimizers)
         self.variable_groups = [list(group) for group in variable_groups]
+        # "int": int64 on TensorFlow, int32 on JAX (as Keras's own optimizers); one replica
+        # counts under tf.distribute.
+        self.iterations = keras.Variable(
+            0,
+            dtype="int",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="iterations",
+        )
 
     @property
     def variables(self) -> list:
-        return [v for optimizer in self.optimizers for v in optimizer.variables]
+        return [self.iterations, *(v for optimizer in self.optimizers for v in optimizer.variables)]
 
     @property
     def built(self) -> bool:
@@ -80,6 +109,22 @@ class OptimizerGroup:
         for optimizer, variables in zip(self.optimizers, self.variable_groups, strict=True):
             if not optimizer.built:
                 optimizer.build(variables)
+
+    @property
+    def learning_rate(self):
+        rates = [float(ops.convert_to_numpy(o.learning_rate)) for o in self.optimizers]
+        if len(set(rates)) > 1:
+            raise AttributeError(
+                f"the four optimizers have different learning rates {rates} "
+                f"({', '.join(o.name for o in self.optimizers)}): read "
+                "`model.optimizers[i].learning_rate`."
+            )
+        return self.optimizers[0].learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        for optimizer in self.optimizers:
+            optimizer.learning_rate = value
 
 
 def loss_term_names(r1_gamma: float = 0.0) -> list[str]:
@@ -111,6 +156,50 @@ HEALTH_NAMES = (
     "motion_reconstruction_error",
     "appearance_reconstruction_error",
 )
+
+
+# The direction in which each logged quantity improves, for `mode="auto"` of Keras's monitoring
+# callbacks: every loss term goes "down" (each is what its step minimises; in a GAN a lower
+# discriminator or generator loss is progress of that player, not better videos), and so do the
+# relative reconstruction errors. The accuracies and the diversity ratio have no direction (the
+# discriminators push accuracy up while G pushes it down; a diversity ratio above 1 is no
+# better than 1): monitoring them needs an explicit `mode`.
+UNDIRECTED_NAMES = (
+    "diversity_ratio",
+    "video_real_accuracy",
+    "video_fake_accuracy",
+    "image_real_accuracy",
+    "image_fake_accuracy",
+)
+
+
+def direction_of(name: str) -> str | None:
+    """How a logged quantity improves: "down" (lower is better), or None (no direction)."""
+    return None if name in UNDIRECTED_NAMES else "down"
+
+
+class RunningMean(MetricsList):
+    """The running mean of one logged quantity, under its name, with the direction in which it
+    improves (`direction_of`): `result()` is the mean, a scalar, as `keras.metrics.Mean`'s.
+
+    It wraps its `keras.metrics.Mean` in a `MetricsList` because that is where Keras's
+    `MonitorCallback` looks for a metric's direction when `mode="auto"`: so
+    `EarlyStopping(monitor="generator_video_loss")`, `ModelCheckpoint(save_best_only=True,
+    monitor=...)` and `ReduceLROnPlateau(monitor=...)` need no `mode` for a loss term, and raise
+    Keras's "pass mode" error for a quantity without a direction."""
+
+    def __init__(self, name: str):
+        mean = keras.metrics.Mean(name=name)
+        self.direction = direction_of(name)
+        if self.direction is not None:
+            mean._direction = self.direction
+        super().__init__([mean], name=name)
+
+    def update_state(self, value) -> None:
+        self.metrics[0].update_state(value)
+
+    def result(self):
+        return self.metrics[0].result()
 
 
 def health_names(k1: float = 1.0, k2: float = 1.0) -> list[str]:
@@ -165,7 +254,10 @@ class AVLAE(TrainStep, keras.Model):
 
     `fit` takes videos (B, T, H, W, 3) in [-1, 1] and runs, per batch, Step I (update EM*, DV
     with L_V and EA, DI with L_I), Step II (update FA, FM, G adversarially) and Step III (update
-    EA, EM*, G with the latent reconstruction loss), each with fresh zA, zM.
+    EA, EM*, G with the latent reconstruction loss), each with fresh zA, zM. Keras's callbacks
+    work with it (docs/training_with_fit.md): `model.optimizer` stands for the four optimizers
+    (`OptimizerGroup`: learning-rate callbacks set each one's rate, `iterations` counts training
+    steps) and the logged terms declare their direction (`direction_of`) for `mode="auto"`.
 
     Args:
         resolution: frame height and width (64 or 128 in the paper; any power of two >= 8).
@@ -289,8 +381,7 @@ class AVLAE(TrainStep, keras.Model):
         )
         self.seed_generator = keras.random.SeedGenerator(seed, name="latent_seed_generator")
         self._loss_trackers = [
-            keras.metrics.Mean(name=name)
-            for name in loss_term_names(r1_gamma) + health_names(k1, k2)
+            RunningMean(name) for name in loss_term_names(r1_gamma) + health_names(k1, k2)
         ]
 
         # === Config ===
@@ -391,6 +482,11 @@ class AVLAE(TrainStep, keras.Model):
         self.optimizer = OptimizerGroup(optimizers, self.update_groups().values())
         self.optimizer.build()
 
+    def _optimizer_group(self) -> OptimizerGroup | None:
+        """`self.optimizer` once compiled, else None."""
+        group = getattr(self, "optimizer", None)
+        return group if isinstance(group, OptimizerGroup) else None
+
     def get_compile_config(self) -> dict:
         if not self.compiled:
             return {}
@@ -410,6 +506,7 @@ class AVLAE(TrainStep, keras.Model):
 
     @property
     def metrics(self) -> list:
+        """One `RunningMean` per logged loss term and health statistic, named after it."""
         return list(self._loss_trackers)
 
     # --- the networks composed --------------------------------------------------------------
@@ -558,6 +655,8 @@ class AVLAE(TrainStep, keras.Model):
         logs.update(self._step_latent_reconstruction(batch_size))
         for tracker in self._loss_trackers:
             tracker.update_state(logs[tracker.name])
+        if self._optimizer_group() is not None:
+            self.optimizer.iterations.assign_add(1)
         return {tracker.name: tracker.result() for tracker in self._loss_trackers}
 
     def _step_discriminators(self, videos, batch_size) -> dict:
@@ -659,12 +758,19 @@ class AVLAE(TrainStep, keras.Model):
         super().save_own_variables(store)
         # The latent/frame random stream is training state too: resume it exactly.
         store[SEED_STATE_KEY] = keras.ops.convert_to_numpy(self.seed_generator.state.value)
+        if self._optimizer_group() is not None:
+            store[ITERATIONS_KEY] = self.optimizer.iterations.numpy()
 
     def load_own_variables(self, store) -> None:
         keys = list(store.keys())
         if SEED_STATE_KEY in keys:
             self.seed_generator.state.assign(store[SEED_STATE_KEY])
-        super().load_own_variables({k: store[k] for k in keys if k != SEED_STATE_KEY})
+        # Without a compiled optimizer group there is no counter to restore (as Keras drops the
+        # optimizer state of a model loaded with compile=False).
+        if ITERATIONS_KEY in keys and self._optimizer_group() is not None:
+            self.optimizer.iterations.assign(np.asarray(store[ITERATIONS_KEY]).reshape(()))
+        own_keys = (SEED_STATE_KEY, ITERATIONS_KEY)
+        super().load_own_variables({k: store[k] for k in keys if k not in own_keys})
 
     def get_config(self) -> dict:
         config = super().get_config()
