@@ -42,23 +42,6 @@ UPDATE_GROUPS = (
 )
 
 
-# Constructor options that decide the networks' variables: a checkpoint loads only into a model
-# built with the same ones.
-ARCHITECTURE_OPTIONS = (
-    "resolution",
-    "frames",
-    "latent_dim",
-    "base_channels",
-    "use_motion_encoder",
-    "generator_normalization",
-    "generator_normalize_each_conv",
-    "generator_bias",
-    "latent_injection",
-    "mapping_lr_multiplier",
-    "minibatch_stddev_group",
-)
-
-
 def default_optimizers(learning_rate: float = 2e-4) -> list[keras.optimizers.Optimizer]:
     """The paper's Adam (lr 2e-4, beta1 0.5, beta2 0.999), one per update group."""
     return [
