@@ -69,13 +69,15 @@ class EvalConfig:
     seed: int = 0
     i3d_weights: str | None = None
     resnext_weights: str | None = None
-    num_pairs: int = 256  # latent-swap pairs of the consistency metrics
-    num_factor_videos: int = 512  # held-out sprites of the factor table
+    # Latent-swap pairs of the consistency metrics (None: 64 on a CPU, 256 with a GPU/TPU).
+    num_pairs: int | None = None
+    # Held-out sprites of the factor table (None: 512 on a CPU, 2048 with a GPU/TPU).
+    num_factor_videos: int | None = None
     judge_pairs: int = 256  # latent-swap pairs (and samples) the sprites judge labels
     judge_train_videos: int | None = None  # sprites that train the judge (None: its default)
     flow_raft: str = "raft_sintel"
     flow_iters: int = 12
-    flow_min_size: int = 128
+    flow_min_size: int = 64  # frames are enlarged to >= this many pixels for RAFT
     histogram_bins: int = 4
     verbose: int = 1
 
@@ -134,7 +136,7 @@ def check_requirements(config: EvalConfig, extractors: dict[str, Any] | None = N
             _check_judge_dataset(json.loads(config_file.read_text()), config.workdir)
     numbers = ("batch_size", "num_pairs", "num_factor_videos", "judge_pairs")
     for flag in (*numbers, "flow_iters", "flow_min_size"):
-        if getattr(config, flag) < 1:
+        if getattr(config, flag) is not None and getattr(config, flag) < 1:
             _fail(flag, f"must be >= 1, got {getattr(config, flag)}")
     if config.judge_train_videos is not None and config.judge_train_videos < 1:
         _fail("judge_train_videos", f"must be >= 1, got {config.judge_train_videos}")
@@ -425,17 +427,23 @@ def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, A
         latent_swap_consistency,
         raft_flow_fn,
     )
+    from avlae_keras.metrics.disentanglement import (
+        AUTO_NUM_FACTOR_VIDEOS,
+        AUTO_NUM_PAIRS,
+        auto_size,
+    )
     from flows import RAFT
 
+    num_pairs = auto_size(config.num_pairs, AUTO_NUM_PAIRS)
     raft = RAFT.from_preset(config.flow_raft)
     flow_fn = raft_flow_fn(raft, iters=config.flow_iters, min_size=config.flow_min_size)
-    print(f"disentanglement: {config.num_pairs} latent-swap pairs", flush=True)
+    print(f"disentanglement: {num_pairs} latent-swap pairs", flush=True)
     consistency = latent_swap_consistency(
         lambda z_a, z_m: model.generate(z_a=z_a, z_m=z_m),
         model.latent_dim,
         flow_fn=flow_fn,
         feature_fn=colour_histogram_features(config.histogram_bins),
-        num_pairs=config.num_pairs,
+        num_pairs=num_pairs,
         batch_size=config.batch_size,
         seed=config.seed,
         verbose=config.verbose,
@@ -444,7 +452,9 @@ def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, A
     for kind in ("motion", "appearance"):
         for key in ("ratio", "shared", "neither"):
             values[f"{kind}_consistency_{key}"] = consistency[kind][key]
+            values[f"{kind}_consistency_{key}_sem"] = consistency[kind][f"{key}_sem"]
     values["motion_flow_magnitude"] = consistency["motion"]["flow_magnitude"]
+    values["motion_flow_magnitude_sem"] = consistency["motion"]["flow_magnitude_sem"]
     details: dict[str, Any] = {
         "motion_consistency": {
             **consistency["motion"],
@@ -456,10 +466,11 @@ def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, A
             "descriptor": f"time-averaged joint RGB histogram, {config.histogram_bins}^3 bins",
         },
     }
-    samples: dict[str, Any] = {"pairs": config.num_pairs, "generated": 4 * config.num_pairs}
+    samples: dict[str, Any] = {"pairs": num_pairs, "generated": 4 * num_pairs}
     if run_config.get("dataset") == "sprites":
-        source, _ = heldout_source(run_config, config.num_factor_videos)
-        clips, video_index = load_clips(source, run_config, config.num_factor_videos)
+        num_factor_videos = auto_size(config.num_factor_videos, AUTO_NUM_FACTOR_VIDEOS)
+        source, _ = heldout_source(run_config, num_factor_videos)
+        clips, video_index = load_clips(source, run_config, num_factor_videos)
         factors = {name: values_[video_index] for name, values_ in source.factors.items()}
         print(f"factor table: encoding {len(clips)} held-out sprites", flush=True)
         table = encoder_factor_table(
@@ -476,7 +487,9 @@ def _disentanglement(model, run_config: dict, config: EvalConfig) -> dict[str, A
         for factor, row in table["accuracy"].items():
             for code, accuracy in row.items():
                 values[f"factor_accuracy/{factor}/{code}"] = accuracy
+                values[f"factor_accuracy/{factor}/{code}_sem"] = table["accuracy_sem"][factor][code]
             values[f"factor_accuracy/{factor}/chance"] = table["chance"][factor]
+            values[f"factor_accuracy/{factor}/chance_sem"] = table["chance_sem"][factor]
         samples["factor_videos"] = len(clips)
     return {"values": values, "details": details, "samples": samples}
 
