@@ -69,7 +69,7 @@ class EvalConfig:
     seed: int = 0
     i3d_weights: str | None = None
     resnext_weights: str | None = None
-    # Latent-swap pairs of the consistency metrics (None: 64 on a CPU, 256 with a GPU/TPU).
+    # Latent-swap pairs of the consistency metrics (None: 32 on a CPU, 256 with a GPU/TPU).
     num_pairs: int | None = None
     # Held-out sprites of the factor table (None: 512 on a CPU, 2048 with a GPU/TPU).
     num_factor_videos: int | None = None
@@ -77,7 +77,7 @@ class EvalConfig:
     judge_train_videos: int | None = None  # sprites that train the judge (None: its default)
     flow_raft: str = "raft_sintel"
     flow_iters: int = 12
-    flow_min_size: int = 64  # frames are enlarged to >= this many pixels for RAFT
+    flow_min_size: int = 128  # frames are enlarged to >= this many pixels for RAFT
     histogram_bins: int = 4
     verbose: int = 1
 
