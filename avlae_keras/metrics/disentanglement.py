@@ -18,6 +18,11 @@ function can be plugged in:
   test accuracy of always answering the most frequent training class). Appearance factors should
   be predictable from wA and not from wM, motion factors the other way round.
 
+Every number comes with its standard error (`*_sem`): over pairs for the consistency distances
+(the delta method for their ratio), binomial over the test videos for the accuracies.
+`auto_size` picks the default sample sizes: a few minutes on a 2-core CPU, more samples (the same
+measurement, more precise) where a GPU or TPU is present.
+
 Videos are (batch, time, height, width, 3) floats in [-1, 1] throughout.
 """
 
@@ -36,21 +41,71 @@ EncodeFn = Callable[[Any], tuple[Any, Any]]  # videos -> (w_a, w_m)
 FlowFn = Callable[[np.ndarray, np.ndarray], Any]  # frames (N, H, W, 3) x 2 -> flow (N, H, W, 2)
 FeatureFn = Callable[[np.ndarray], Any]  # videos (N, T, H, W, 3) -> descriptors (N, D)
 
+# Default sample sizes (`auto_size`). On a 2-core CPU, 32 pairs (672 RAFT-sintel flows of 32 px
+# frames enlarged to 128 px, 0.33 CPU s each) and 512 held-out sprites take about 5 CPU-minutes
+# in all; with an accelerator the flows cost little and the errors halve.
+AUTO_NUM_PAIRS = {"cpu": 32, "accelerator": 256}
+AUTO_NUM_FACTOR_VIDEOS = {"cpu": 512, "accelerator": 2048}
+
+
+def accelerator_present() -> bool:
+    """Whether the Keras backend computes on a GPU or TPU."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = tf.config.list_physical_devices
+        return bool(devices("GPU") or devices("TPU"))
+    if backend == "torch":
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
+def auto_size(value: int | str | None, sizes: Mapping[str, int]) -> int:
+    """`value`, or for None / "auto" `sizes["accelerator"]` when `accelerator_present()` and
+    `sizes["cpu"]` otherwise (e.g. `AUTO_NUM_PAIRS`)."""
+    if value is None or value == "auto":
+        return int(sizes["accelerator" if accelerator_present() else "cpu"])
+    return int(value)
+
 
 # --- pluggable flow and appearance descriptors -------------------------------------------------
 
 
+def flow_scale_factor(height: int, width: int, min_size: int | None) -> int:
+    """The integer factor by which `raft_flow_fn` enlarges (height, width) frames: the smallest
+    one bringing the shorter side to at least `min_size` (1 when it already is, or when
+    `min_size` is None or 0: the model's own resolution)."""
+    if not min_size:
+        return 1
+    return max(1, -(-int(min_size) // min(int(height), int(width))))
+
+
 def raft_flow_fn(
-    raft=None, preset: str = "raft_small", iters: int = 12, min_size: int = 64
+    raft=None,
+    preset: str = "raft_small",
+    iters: int = 12,
+    min_size: int | None = 64,
+    jit_compile: bool = True,
 ) -> FlowFn:
     """A `FlowFn` running RAFT (`flows.RAFT`, default preset `raft_small`) on frames in [-1, 1].
 
     Returns the flow in pixels of the given frames, (N, H, W, 2). RAFT works on a 1/8-resolution
     grid and was trained on images of hundreds of pixels; on small frames it underestimates
-    motion, so frames under `min_size` pixels are first enlarged bilinearly by the smallest
-    integer factor reaching it, and the flow is average-pooled back and divided by that factor.
-    The preset's weights come from `$FLOWS_WEIGHTS_DIR` or the flows cache (see the README's
-    "RAFT weights offline").
+    motion and sees motion in static texture, so frames under `min_size` pixels are first
+    enlarged bilinearly by `flow_scale_factor` (the smallest integer factor reaching it), and the
+    flow is average-pooled back to the frames' own size and divided by that factor. On 32 px
+    sprites, RAFT at the frames' own size is off by 1.2-1.5 px per pixel against the true flow;
+    enlarged to 64 px, 0.6-0.7 px (`min_size=None` keeps the frames' own size).
+    `jit_compile` runs RAFT through `flows.jit` (XLA on TensorFlow and JAX; one compilation
+    per batch shape, which `video_flows` keeps fixed). The preset's weights come from
+    `$FLOWS_WEIGHTS_DIR` or the flows cache (see the README's "RAFT weights offline").
     """
     if raft is None:
         from flows import RAFT
@@ -61,15 +116,15 @@ def raft_flow_fn(
         half = images.shape[0] // 2
         return raft.compute_flow(images[:half], images[half:], iters=iters)[1]
 
-    if keras.backend.backend() == "jax":
-        import jax
+    if jit_compile:  # inference only: the weights are traced in as constants
+        from flows import jit
 
-        compute = jax.jit(compute)  # inference only: the weights are traced in as constants
+        compute = jit(compute)
 
     def flow(frames_a: np.ndarray, frames_b: np.ndarray):
         frames = np.concatenate([np.asarray(frames_a), np.asarray(frames_b)]).astype(np.float32)
         count, height, width = frames.shape[:3]
-        factor = max(1, -(-min_size // min(height, width)))
+        factor = flow_scale_factor(height, width, min_size)
         images = (frames + 1.0) * 127.5
         if factor > 1:
             size = (height * factor, width * factor)
@@ -166,14 +221,35 @@ def end_point_error(flows_a: np.ndarray, flows_b: np.ndarray) -> np.ndarray:
     return np.sqrt((difference**2).sum(axis=-1)).reshape(len(difference), -1).mean(axis=1)
 
 
+def standard_error(values) -> float:
+    """Standard error of the mean of `values` (sample spread, ddof=1); nan for one value."""
+    values = np.asarray(values, np.float64).ravel()
+    if len(values) < 2:
+        return float("nan")
+    return float(np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
+def ratio_standard_error(numerator, denominator) -> float:
+    """Standard error of mean(numerator) / mean(denominator) over paired samples (the delta
+    method: the spread of numerator - ratio * denominator, over the mean denominator); accounts
+    for the correlation of the two within a pair."""
+    numerator = np.asarray(numerator, np.float64).ravel()
+    denominator = np.asarray(denominator, np.float64).ravel()
+    mean = denominator.mean()
+    if len(numerator) < 2 or mean <= 0:
+        return float("nan")
+    return float(standard_error(numerator - numerator.mean() / mean * denominator) / mean)
+
+
 def _summary(shared: np.ndarray, neither: np.ndarray, **extra) -> dict[str, Any]:
     shared_mean, neither_mean = float(np.mean(shared)), float(np.mean(neither))
     return {
         "shared": shared_mean,
         "neither": neither_mean,
         "ratio": shared_mean / neither_mean if neither_mean > 0 else float("nan"),
-        "shared_sem": float(np.std(shared) / np.sqrt(len(shared))),
-        "neither_sem": float(np.std(neither) / np.sqrt(len(neither))),
+        "shared_sem": standard_error(shared),
+        "neither_sem": standard_error(neither),
+        "ratio_sem": ratio_standard_error(shared, neither),
         "num_pairs": len(shared),
         **extra,
     }
@@ -204,8 +280,9 @@ def latent_swap_consistency(
     *,
     flow_fn: FlowFn | None = None,
     feature_fn: FeatureFn | None = None,
-    num_pairs: int = 256,
+    num_pairs: int | None = None,
     batch_size: int = 16,
+    flow_batch_size: int = 64,
     seed: int = 0,
     verbose: int = 0,
 ) -> dict[str, dict[str, Any]]:
@@ -216,12 +293,15 @@ def latent_swap_consistency(
     reference video is G(zA, zM); it is compared with G(zA', zM) (shares zM: motion pair),
     G(zA, zM') (shares zA: appearance pair) and G(zA', zM') (shares neither). Returns
     `{"motion": {...}, "appearance": {...}}` for the functions given, each with `shared`,
-    `neither`, `ratio` (= shared / neither), their standard errors and `num_pairs`; `motion` also
-    has `flow_magnitude`, the mean flow length of the reference videos in pixels (a ratio of
-    nearly static videos means little).
+    `neither`, `ratio` (= shared / neither), their standard errors (`*_sem`, over pairs) and
+    `num_pairs`; `motion` also has `flow_magnitude` (and its standard error over videos), the
+    mean flow length of the reference videos in pixels (a ratio of nearly static videos means
+    little). `num_pairs` None: `auto_size(None, AUTO_NUM_PAIRS)`. The flows of all the videos
+    are computed together, `flow_batch_size` frame pairs per `flow_fn` call.
     """
     if flow_fn is None and feature_fn is None:
         raise ValueError("pass flow_fn (motion), feature_fn (appearance) or both")
+    num_pairs = auto_size(num_pairs, AUTO_NUM_PAIRS)
     z_a, z_a2, z_m, z_m2 = _latents(num_pairs, latent_dim, seed)
     pairs = [("reference", z_a, z_m), ("neither", z_a2, z_m2)]
     if flow_fn is not None:
@@ -239,13 +319,22 @@ def latent_swap_consistency(
         flow_progbar = keras.utils.Progbar(
             len(names) * frame_pairs, verbose=verbose, unit_name="flow"
         )
-        flows = {name: video_flows(videos[name], flow_fn, progbar=flow_progbar) for name in names}
-        magnitude = np.sqrt((flows["reference"].astype(np.float64) ** 2).sum(axis=-1)).mean()
+        # One pass over all the videos: full batches of one shape (one compilation).
+        every = video_flows(
+            np.concatenate([videos[name] for name in names]),
+            flow_fn,
+            batch_size=flow_batch_size,
+            progbar=flow_progbar,
+        )
+        flows = dict(zip(names, np.split(every, len(names)), strict=True))
+        magnitude = np.sqrt((flows["reference"].astype(np.float64) ** 2).sum(axis=-1))
+        magnitude = magnitude.reshape(num_pairs, -1).mean(axis=1)
         results["motion"] = _summary(
             end_point_error(flows["reference"], flows["motion"]),
             end_point_error(flows["reference"], flows["neither"]),
             distance="mean end-point error of consecutive-frame flow (pixels)",
-            flow_magnitude=float(magnitude),
+            flow_magnitude=float(magnitude.mean()),
+            flow_magnitude_sem=standard_error(magnitude),
         )
     if feature_fn is not None:
         features = {
@@ -317,7 +406,9 @@ def factor_predictability(
     is standardised with the training mean and spread and fed to a closed-form ridge
     (`ridge` times N on the weights, none on the bias) one-vs-rest classifier, deterministic
     and without iterations. Returns `accuracy[factor][code]`, `chance[factor]` (test accuracy of
-    the most frequent training label), `classes[factor]` and the split sizes.
+    the most frequent training label), their binomial standard errors over the test videos
+    (`accuracy_sem`, `chance_sem`: sqrt(p (1 - p) / num_test), 0 at p = 0 or 1),
+    `classes[factor]` and the split sizes.
     """
     names = list(codes)
     count = {len(np.asarray(codes[n])) for n in names} | {
@@ -333,6 +424,10 @@ def factor_predictability(
     test, train = order[:num_test], order[num_test:]
     accuracy: dict[str, dict[str, float]] = {}
     chance: dict[str, float] = {}
+
+    def binomial_sem(p: float) -> float:
+        return float(np.sqrt(p * (1.0 - p) / num_test))
+
     classes: dict[str, int] = {}
     for factor, labels in factors.items():
         labels = np.asarray(labels, np.int64)
@@ -350,6 +445,11 @@ def factor_predictability(
         "factors": list(factors),
         "accuracy": accuracy,
         "chance": chance,
+        "accuracy_sem": {
+            factor: {name: binomial_sem(value) for name, value in row.items()}
+            for factor, row in accuracy.items()
+        },
+        "chance_sem": {factor: binomial_sem(value) for factor, value in chance.items()},
         "classes": classes,
         "num_train": len(train),
         "num_test": len(test),
@@ -393,13 +493,23 @@ def encoder_factor_table(
 
 
 def format_factor_table(table: Mapping[str, Any], factor_order: Sequence[str] | None = None) -> str:
-    """The accuracy table as Markdown: one row per factor, one column per code, plus chance."""
+    """The accuracy table as Markdown: one row per factor, one column per code, plus chance;
+    each cell "accuracy ± standard error" when the table has them."""
     codes = list(table["codes"])
     lines = [
         "| factor | " + " | ".join(codes) + " | chance |",
         "|---" * (len(codes) + 2) + "|",
     ]
+
+    def cell(value: float, sem: float | None) -> str:
+        return f"{value:.3f}" if sem is None else f"{value:.3f} ± {sem:.3f}"
+
+    accuracy_sem, chance_sem = table.get("accuracy_sem"), table.get("chance_sem")
     for factor in factor_order or table["factors"]:
-        cells = [f"{table['accuracy'][factor][c]:.3f}" for c in codes]
-        lines.append(f"| {factor} | " + " | ".join(cells) + f" | {table['chance'][factor]:.3f} |")
+        cells = [
+            cell(table["accuracy"][factor][c], accuracy_sem and accuracy_sem[factor][c])
+            for c in codes
+        ]
+        chance = cell(table["chance"][factor], chance_sem and chance_sem[factor])
+        lines.append(f"| {factor} | " + " | ".join(cells) + f" | {chance} |")
     return "\n".join(lines)

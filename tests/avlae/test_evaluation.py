@@ -101,6 +101,7 @@ def test_evaluate_disentanglement_report(trained_run, tmp_path):
     metrics = saved["metrics"]
     for key in ("motion_consistency_ratio", "appearance_consistency_ratio"):
         assert np.isfinite(metrics[key]) and metrics[key] > 0
+        assert np.isfinite(metrics[f"{key}_sem"]) and metrics[f"{key}_sem"] >= 0
     assert set(saved["details"]["factor_table"]["accuracy"]) == {
         "shape",
         "colour",
@@ -111,6 +112,7 @@ def test_evaluate_disentanglement_report(trained_run, tmp_path):
     }
     for code in ("wA", "wM", "chance"):
         assert 0.0 <= metrics[f"factor_accuracy/colour/{code}"] <= 1.0
+        assert 0.0 <= metrics[f"factor_accuracy/colour/{code}_sem"] <= 0.5
     assert saved["samples"]["disentanglement"] == {
         "pairs": 4,
         "generated": 16,

@@ -8,12 +8,20 @@ import pytest
 from avlae_keras.data import APPEARANCE_FACTORS, MOTION_FACTORS, SPRITE_FACTORS, generate_sprites
 from avlae_keras.metrics import (
     colour_histogram_features,
+    disentanglement,
     encoder_factor_table,
     end_point_error,
     factor_predictability,
     format_factor_table,
     latent_swap_consistency,
     raft_flow_fn,
+    video_flows,
+)
+from avlae_keras.metrics.disentanglement import (
+    auto_size,
+    flow_scale_factor,
+    ratio_standard_error,
+    standard_error,
 )
 from tests.conftest import shared_file
 
@@ -73,6 +81,9 @@ def test_consistency_ratios_separate_disentangled_from_entangled(raft_small):
     print("entangled", bad)
     for result in (good, bad):
         assert result["motion"]["num_pairs"] == result["appearance"]["num_pairs"] == 12
+        for kind in ("motion", "appearance"):
+            assert 0 < result[kind]["ratio_sem"] < result[kind]["ratio"]
+        assert 0 < result["motion"]["flow_magnitude_sem"] < result["motion"]["flow_magnitude"]
         assert result["motion"]["flow_magnitude"] > 0.1  # the blobs do move
         assert result["motion"]["neither"] > 0 and result["appearance"]["neither"] > 0
     # Sharing zM fixes the motion of the disentangled generator, sharing zA its colour.
@@ -91,8 +102,6 @@ def test_flow_of_a_known_translation(raft_small):
     z_m[0, :2] = np.arctanh(2.0 / 3.0)  # 2 px per frame down and right
     videos = disentangled(z + 0.5, z_m)
     flow_fn = raft_flow_fn(raft_small, iters=4, min_size=64)
-    from avlae_keras.metrics import video_flows
-
     flows = video_flows(videos, flow_fn)
     assert flows.shape == (1, FRAMES - 1, SIZE, SIZE, 2)
     disc = np.hypot(*np.meshgrid(np.arange(SIZE) - SIZE / 2, np.arange(SIZE) - SIZE / 2)) < 3
@@ -164,6 +173,11 @@ def test_factor_predictability_is_deterministic_and_checks_sizes():
     first = factor_predictability(codes, {"f": labels}, seed=4)
     assert first == factor_predictability(codes, {"f": labels}, seed=4)
     assert first["accuracy"]["f"]["good"] == 1.0
+    assert first["accuracy_sem"]["f"]["good"] == 0.0  # binomial: none at p = 1
+    noise = first["accuracy"]["f"]["noise"]
+    assert first["num_test"] == 45
+    assert first["accuracy_sem"]["f"]["noise"] == pytest.approx(np.sqrt(noise * (1 - noise) / 45))
+    assert " ± " in format_factor_table(first)
     assert first["accuracy"]["f"]["noise"] < 0.7
     assert 0.2 < first["chance"]["f"] < 0.6
     with pytest.raises(ValueError, match="same videos"):
@@ -182,3 +196,95 @@ def test_appearance_wrapper_and_raft_encoder_features(raft_small):
     values = features(videos)
     assert values.shape == (2, 128) and np.isfinite(values).all()
     np.testing.assert_allclose(features(videos[:1]), values[:1], rtol=1e-4, atol=1e-5)
+
+
+def difference_flow(frames_a, frames_b):
+    """A deterministic stand-in for RAFT: per-pixel colour change, (N, H, W, 2)."""
+    return (np.asarray(frames_b) - np.asarray(frames_a))[..., :2] * 3.0
+
+
+def test_batched_flows_equal_one_by_one(raft_small):
+    rng = np.random.default_rng(0)
+    videos = disentangled(rng.standard_normal((5, LATENT)), rng.standard_normal((5, LATENT)))
+    calls = []
+
+    def counted(a, b):
+        calls.append(len(a))
+        return difference_flow(a, b)
+
+    one = video_flows(videos, counted, batch_size=1)
+    assert calls == [1] * 15
+    calls.clear()
+    batched = video_flows(videos, counted, batch_size=4)  # 15 frame pairs: the last batch padded
+    assert calls == [4] * 4
+    np.testing.assert_array_equal(batched, one)
+    assert batched.shape == (5, FRAMES - 1, SIZE, SIZE, 2)
+    # RAFT itself: a batch gives each frame pair the flow it gets alone.
+    flow_fn = raft_flow_fn(raft_small, iters=2, min_size=None, jit_compile=False)
+    alone = video_flows(videos[:1], flow_fn, batch_size=1)
+    together = video_flows(videos[:1], flow_fn, batch_size=8)
+    np.testing.assert_allclose(together, alone, atol=1e-3)
+    # The consistency metrics batch the flows of all their videos together.
+    options = dict(flow_fn=difference_flow, num_pairs=5, batch_size=2, seed=3)
+    small = latent_swap_consistency(disentangled, LATENT, flow_batch_size=1, **options)
+    large = latent_swap_consistency(disentangled, LATENT, flow_batch_size=7, **options)
+    assert small == large
+
+
+class ConstantRAFT:
+    """Reports a flow of (1, 2) pixels at whatever size it is given, and that size."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def compute_flow(self, image1, image2, iters):
+        batch, height, width = image1.shape[:3]
+        self.sizes.append((height, width))
+        flow = np.broadcast_to(np.float32([1.0, 2.0]), (batch, height, width, 2))
+        return None, flow
+
+
+def test_flow_resolution_choice():
+    assert flow_scale_factor(32, 32, 64) == 2
+    assert flow_scale_factor(32, 48, 64) == 2
+    assert flow_scale_factor(20, 30, 64) == 4  # the smallest integer factor reaching 64
+    assert flow_scale_factor(64, 64, 64) == flow_scale_factor(128, 96, 64) == 1
+    assert flow_scale_factor(32, 32, None) == flow_scale_factor(32, 32, 0) == 1
+    frames = np.zeros((3, 20, 30, 3), np.float32)
+    for min_size, factor in ((64, 4), (None, 1)):
+        raft = ConstantRAFT()
+        flow = raft_flow_fn(raft, min_size=min_size, jit_compile=False)(frames, frames)
+        assert raft.sizes == [(20 * factor, 30 * factor)]
+        # Back at the frames' own size, in their pixels.
+        assert flow.shape == (3, 20, 30, 2)
+        np.testing.assert_allclose(flow[..., 0], 1.0 / factor)
+        np.testing.assert_allclose(flow[..., 1], 2.0 / factor)
+
+
+def test_standard_errors_match_the_bootstrap():
+    rng = np.random.default_rng(0)
+    common = rng.gamma(2.0, 1.0, 400)  # a shared reference makes the two distances correlated
+    shared = 0.5 * common + rng.gamma(1.0, 0.3, 400)
+    neither = common + rng.gamma(1.0, 0.5, 400)
+    assert standard_error(shared) == pytest.approx(shared.std(ddof=1) / 20)
+    assert np.isnan(standard_error([1.0])) and np.isnan(ratio_standard_error([1.0], [2.0]))
+    draws = rng.integers(0, 400, (2000, 400))
+    bootstrap = (shared[draws].mean(axis=1) / neither[draws].mean(axis=1)).std()
+    assert ratio_standard_error(shared, neither) == pytest.approx(bootstrap, rel=0.1)
+    # Ignoring the correlation (independent errors) would overstate it.
+    ratio = shared.mean() / neither.mean()
+    independent = ratio * np.hypot(
+        standard_error(shared) / shared.mean(), standard_error(neither) / neither.mean()
+    )
+    assert ratio_standard_error(shared, neither) < 0.8 * independent
+
+
+def test_auto_sizes_follow_the_device(monkeypatch):
+    sizes = {"cpu": 3, "accelerator": 5}
+    assert auto_size(7, sizes) == 7
+    monkeypatch.setattr(disentanglement, "accelerator_present", lambda: True)
+    assert auto_size(None, sizes) == auto_size("auto", sizes) == 5
+    monkeypatch.setattr(disentanglement, "accelerator_present", lambda: False)
+    assert auto_size(None, sizes) == 3
+    result = latent_swap_consistency(disentangled, LATENT, feature_fn=colour_histogram_features())
+    assert result["appearance"]["num_pairs"] == disentanglement.AUTO_NUM_PAIRS["cpu"]
