@@ -238,6 +238,26 @@ def _tensorflow_scope(settings: ClusterSettings):
         yield Cluster(index, count, strategy.num_replicas_in_sync)
 
 
+def prepare_model(model) -> None:
+    """Adapts a built or loaded model to the cluster. TensorFlow: Keras 3.15 reduces the logs of
+    a multi-worker step with `strategy.reduce("MEAN", log, axis=0)`, which fails on scalars
+    ("Invalid reduction dimension 0 for input with 0 dimensions"); each log gets a leading axis
+    of length 1, which that reduce averages over the workers into a scalar again."""
+    import keras
+
+    if _current.process_count == 1 or keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    step = model.train_step
+
+    def train_step(data):
+        return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+
+    model.train_step = train_step
+    model.train_function = None
+
+
 def local_rows(batch_size: int) -> range:
     """The rows of every global batch of `batch_size` that this process feeds.
 

@@ -122,6 +122,7 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         model = build_model(config)
         start = 0
         print(f"starting a new run in {workdir.path}", flush=True)
+    distributed.prepare_model(model)
     if chief:
         workdir.write_config(config)
 
