@@ -323,7 +323,7 @@ def barrier(name: str) -> None:
     """Returns once every process has called `barrier(name)` (e.g. once process 0 has written a
     checkpoint, so that no process exits while it writes)."""
     if _current.process_count > 1:
-        check_same(zlib.crc32(name.encode()), f"the barrier ({name})")
+        check_same(zlib.crc32(name.encode()) & 0x7FFFFFFF, f"the barrier ({name})")
 
 
 def save_model_elsewhere(model) -> None:
