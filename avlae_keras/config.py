@@ -197,7 +197,28 @@ class TrainConfig(RunConfig):
     sample_every: int = option(500, "Steps between sample pictures.")
     checkpoint_every: int = option(500, "Steps between checkpoints.")
     keep_checkpoints: int = option(3, "Checkpoints kept.")
-    distribution: str = option("none", "Scale-out strategy.", choices=("none", "data_parallel"))
+    distribution: str = option(
+        "none",
+        "Scale-out strategy: the devices of this process (data_parallel) or of several "
+        "processes, one per host or GPU (multi_process; see docs/distributed_training.md).",
+        choices=("none", "data_parallel", "multi_process"),
+    )
+    coordinator_address: str | None = option(
+        None,
+        "multi_process: host:port of process 0, or every process's host:port comma-separated, "
+        "process 0 first (TensorFlow needs all, unless TF_CONFIG is set). Default: "
+        "$AVLAE_COORDINATOR_ADDRESS, $KERAS_DISTRIBUTION_JOB_ADDRESSES, $JAX_COORDINATOR_ADDRESS.",
+    )
+    num_processes: int | None = option(
+        None,
+        "multi_process: number of processes. Default: $AVLAE_NUM_PROCESSES, "
+        "$KERAS_DISTRIBUTION_NUM_PROCESSES, $SLURM_NTASKS.",
+    )
+    process_id: int | None = option(
+        None,
+        "multi_process: this process's id, 0 (writes the work directory) to num_processes - 1. "
+        "Default: $AVLAE_PROCESS_ID, $KERAS_DISTRIBUTION_PROCESS_ID, $SLURM_PROCID.",
+    )
     data_workers: int = option(2, "Threads loading batches.")
     collapse_warning_ratio: float = option(
         0.2, "Warn of mode collapse when the generated/real diversity ratio stays below this."
@@ -255,6 +276,7 @@ class TrainConfig(RunConfig):
                 f"must be > 0, got {self.mapping_lr_multiplier}",
                 "use 1 (the paper) or 0.01 (the default)",
             )
+        self._validate_processes()
         if self.use_motion_encoder and check_files:
             from flows.raft.raft_presets import resolve_preset
 
@@ -262,6 +284,36 @@ class TrainConfig(RunConfig):
                 resolve_preset(self.raft)
             except (OSError, ValueError) as error:
                 _fail("raft", str(error), "see the README section 'RAFT weights offline'")
+
+    def _validate_processes(self) -> None:
+        given = [
+            name
+            for name in ("coordinator_address", "num_processes", "process_id")
+            if getattr(self, name) is not None
+        ]
+        if given and self.distribution != "multi_process":
+            _fail(
+                given[0],
+                "is an option of multi-process training",
+                "add --distribution=multi_process",
+            )
+        if self.num_processes is not None:
+            if self.num_processes < 1:
+                _fail("num_processes", f"must be >= 1, got {self.num_processes}", "pass the count")
+            if self.batch_size % self.num_processes:
+                _fail(
+                    "batch_size",
+                    f"{self.batch_size} does not split over {self.num_processes} processes",
+                    f"use a multiple of {self.num_processes}",
+                )
+        if self.process_id is not None:
+            count = self.num_processes
+            if self.process_id < 0 or (count is not None and self.process_id >= count):
+                _fail(
+                    "process_id",
+                    f"{self.process_id} is not in 0..{(count or 1) - 1}",
+                    "number the processes 0 (the one that writes) to num_processes - 1",
+                )
 
 
 @dataclasses.dataclass

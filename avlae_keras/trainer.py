@@ -18,12 +18,18 @@ from typing import Any
 import keras
 import numpy as np
 
+from avlae_keras import distributed
 from avlae_keras.config import TrainConfig
 from avlae_keras.data import training_batches
 from avlae_keras.model import AVLAE, default_optimizers
 from avlae_keras.monitoring import CollapseWatch, MetricsLogger
 from avlae_keras.visualization import frame_strip, save_frame_strip, save_gif
-from avlae_keras.workdir import CheckpointManager, WorkDir, architecture_differences
+from avlae_keras.workdir import (
+    CheckpointManager,
+    WorkDir,
+    architecture_differences,
+    complete_checkpoints,
+)
 
 logger = logging.getLogger("avlae_keras.trainer")
 
@@ -74,17 +80,34 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 )
             print(f"data parallel over {replicas} devices", flush=True)
             return _train(config)
+    if config.distribution == "multi_process":
+        # Before the model is built: every process joins the cluster first.
+        with distributed.multi_process_scope(config) as cluster:
+            print(
+                f"process {cluster.process_index} of {cluster.process_count}, "
+                f"data parallel over {cluster.num_replicas} devices",
+                flush=True,
+            )
+            return _train(config)
     return _train(config)
 
 
 def _train(config: TrainConfig) -> dict[str, Any]:
     workdir = WorkDir(config.workdir)
-    workdir.path.mkdir(parents=True, exist_ok=True)
-    checkpoints = CheckpointManager(workdir.checkpoints, config.keep_checkpoints)
-    metrics = MetricsLogger(workdir.logs)
+    # With several processes, process 0 writes the work directory; all of them read it.
+    chief = distributed.is_chief()
+    checkpoints = metrics = None
+    if chief:
+        workdir.path.mkdir(parents=True, exist_ok=True)
+        checkpoints = CheckpointManager(workdir.checkpoints, config.keep_checkpoints)
+        metrics = MetricsLogger(workdir.logs)
     batches = training_batches(config)
+    if distributed.process_count() > 1:  # this process feeds its rows of each global batch
+        batches = batches.shard(distributed.local_rows(config.batch_size))
 
-    latest = checkpoints.latest()
+    existing = complete_checkpoints(workdir.checkpoints)
+    latest = existing[-1] if existing else None
+    distributed.check_same(latest.step if latest else -1, "the checkpoint to resume from")
     if latest is not None:
         state = latest.read_state()
         _check_resumable(config, state.get("config", {}), workdir.path)
@@ -92,31 +115,40 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         model.seed_generator.state.assign(np.asarray(state["seed_state"], dtype="uint32"))
         start = latest.step
         print(f"resuming from step {start} ({latest.path})", flush=True)
-        metrics.truncate_after(start)
+        if chief:
+            metrics.truncate_after(start)
     else:
         keras.utils.set_random_seed(config.seed)  # the initial weights depend on the seed only
         model = build_model(config)
         start = 0
         print(f"starting a new run in {workdir.path}", flush=True)
-    workdir.write_config(config)
+    distributed.prepare_model(model)
+    if chief:
+        workdir.write_config(config)
 
     rng = np.random.default_rng(config.seed + 1)
     fixed_z_a = rng.standard_normal((NUM_SAMPLES, config.latent_dim)).astype("float32")
     fixed_z_m = rng.standard_normal((NUM_SAMPLES, config.latent_dim)).astype("float32")
 
     def save(step: int) -> None:
-        checkpoints.save(
-            model,
-            step,
-            {
-                "config": config.to_dict(),
-                "seed_state": _seed_state(model),
-                "data_epoch": batches.epoch_of(step),
-            },
-        )
+        if chief:
+            checkpoints.save(
+                model,
+                step,
+                {
+                    "config": config.to_dict(),
+                    "seed_state": _seed_state(model),
+                    "data_epoch": batches.epoch_of(step),
+                },
+            )
+        else:
+            distributed.save_model_elsewhere(model)  # saving has collectives
+        distributed.barrier(f"checkpoint {step}")  # no process leaves while process 0 writes
 
     def write_samples(step: int) -> None:
-        videos = np.asarray(model.generate(z_a=fixed_z_a, z_m=fixed_z_m))
+        videos = np.asarray(model.generate(z_a=fixed_z_a, z_m=fixed_z_m))  # in every process
+        if not chief:
+            return
         folder = workdir.samples
         save_gif(videos, folder / f"step_{step:08d}.gif")
         save_frame_strip(videos, folder / f"step_{step:08d}.png")
@@ -125,7 +157,9 @@ def _train(config: TrainConfig) -> dict[str, Any]:
     collapse_watch = CollapseWatch(config.collapse_warning_ratio)
     # Every value is shown as logged at that step (Progbar would average them since the start).
     shown_as_is = ["steps/s", *(metric.name for metric in model.metrics)]
-    progress = keras.utils.Progbar(config.steps, stateful_metrics=shown_as_is, unit_name="step")
+    progress = keras.utils.Progbar(
+        config.steps, stateful_metrics=shown_as_is, unit_name="step", verbose=1 if chief else 0
+    )
     progress.update(start)
     interval_start, interval_steps = time.perf_counter(), 0
     step = start
@@ -135,8 +169,10 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         interval_steps += 1
         bad = [name for name, value in logs.items() if not math.isfinite(float(value))]
         if bad:
-            metrics.log_scalars(step, logs)
-            newest = checkpoints.latest()
+            if chief:
+                metrics.log_scalars(step, logs)
+            existing = complete_checkpoints(workdir.checkpoints)
+            newest = existing[-1] if existing else None
             last_good = newest.path if newest else "none (none saved yet)"
             raise TrainingDivergedError(
                 f"non-finite loss ({', '.join(bad)}) at step {step}; stopped without saving. "
@@ -146,7 +182,8 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         if step % config.log_every == 0 or step == config.steps:
             elapsed = time.perf_counter() - interval_start
             rate = interval_steps / elapsed if elapsed > 0 else 0.0
-            metrics.log_scalars(step, {**logs, "steps_per_second": rate})
+            if chief:
+                metrics.log_scalars(step, {**logs, "steps_per_second": rate})
             progress.update(step, [("steps/s", rate), *((k, float(v)) for k, v in logs.items())])
             warning = collapse_watch.update(step, float(logs["diversity_ratio"]))
             if warning:
@@ -157,8 +194,10 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         if step % config.checkpoint_every == 0 or step == config.steps:
             save(step)
     summary = batches.loader.epoch_summary(batches.epoch_of(step))
-    metrics.close()
-    newest = checkpoints.latest()
+    if chief:
+        metrics.close()
+    existing = complete_checkpoints(workdir.checkpoints)
+    newest = existing[-1] if existing else None
     return {
         "step": step,
         "checkpoint": str(newest.path) if newest else None,

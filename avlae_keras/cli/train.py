@@ -27,12 +27,15 @@ def main(argv: list[str]) -> int:
         raise app.UsageError("--workdir is required: the folder for checkpoints, logs, samples")
     config = config_from_flags(TrainConfig)
     # Imported here so that `--help` does not wait for TensorFlow / JAX.
+    from avlae_keras.distributed import cluster_settings
     from avlae_keras.trainer import TrainingDivergedError, train
     from avlae_keras.workdir import WorkDir
 
     workdir = WorkDir(config.workdir)
-    workdir.path.mkdir(parents=True, exist_ok=True)
-    workdir.flags_file.write_text(FLAGS.flags_into_string())
+    # Of several processes, process 0 writes (an id left to JAX's cluster detection is None).
+    if config.distribution != "multi_process" or cluster_settings(config).process_id in (0, None):
+        workdir.path.mkdir(parents=True, exist_ok=True)
+        workdir.flags_file.write_text(FLAGS.flags_into_string())
     try:
         summary = train(config)
     except (ConfigError, ValueError) as error:

@@ -35,12 +35,27 @@ class StepBatches:
         batch_size: clips per batch.
         drop_remainder: True (training): an epoch has floor(clips / B) full batches; False: a
             last, smaller batch holds the rest.
+        rows: the rows of every batch that `load` returns (multi-process training: this
+            process's block of the global batch; the batches themselves do not change).
+            Default: all.
     """
 
-    def __init__(self, loader: ClipLoader, batch_size: int, *, drop_remainder: bool = True):
+    def __init__(
+        self,
+        loader: ClipLoader,
+        batch_size: int,
+        *,
+        drop_remainder: bool = True,
+        rows: range | None = None,
+    ):
         self.loader = loader
         self.batch_size = batch_size
         self.drop_remainder = drop_remainder
+        if rows is not None and (
+            not drop_remainder or rows.step != 1 or not 0 <= rows.start < rows.stop <= batch_size
+        ):
+            raise ValueError(f"rows must be a block of the {batch_size} rows of full batches")
+        self.rows = rows
         rounding = math.floor if drop_remainder else math.ceil
         self.steps_per_epoch = rounding(loader.num_clips / batch_size)
         if self.steps_per_epoch == 0:
@@ -48,6 +63,10 @@ class StepBatches:
                 f"the dataset has {loader.num_clips} clips, fewer than one batch of {batch_size}; "
                 "lower --batch_size or add videos"
             )
+
+    def shard(self, rows: range) -> StepBatches:
+        """The same batches, of which `load` returns only `rows` (same loader)."""
+        return StepBatches(self.loader, self.batch_size, drop_remainder=True, rows=rows)
 
     @property
     def clip_shape(self) -> tuple[int, ...]:
@@ -63,8 +82,10 @@ class StepBatches:
         return epoch, range(first, min(first + self.batch_size, self.loader.num_clips))
 
     def load(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Clips (B, T, H, W, 3) float32 in [-1, 1] and labels (B,) of `step`."""
+        """Clips (B, T, H, W, 3) float32 in [-1, 1] and labels (B,) of `step` (its `rows`)."""
         epoch, positions = self.positions(step)
+        if self.rows is not None:
+            positions = positions[self.rows.start : self.rows.stop]
         return self.loader.load_batch(epoch, positions)
 
     def load_clips(self, step: int) -> np.ndarray:
@@ -75,7 +96,9 @@ class StepBatches:
         loaded in parallel, in order, prefetched."""
         import tensorflow as tf
 
-        rows = self.batch_size if self.drop_remainder else None
+        rows = None
+        if self.drop_remainder:
+            rows = self.batch_size if self.rows is None else len(self.rows)
 
         def load_tensors(step):
             clips, labels = tf.numpy_function(self.load, [step], (tf.float32, tf.int32))
