@@ -1,10 +1,13 @@
 """Runs in a subprocess (its own backend / device count) and prints JSON results.
 
 `python -m tests.model.step_losses_worker parity DIR`: rebuilds the tiny AVLAE, loads
-DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz.
+DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz; then takes one
+`fixed_training_step` on DIR/step_inputs.npz and writes its result to DIR/step_<backend>.npz.
 `python -m tests.model.step_losses_worker distributed DIR [fit]`: on 2 devices, prints the step
-losses of the same batch computed on one device and split across two (and, with `fit`, the logs
-and optimizer iterations of one data-parallel training step).
+losses of the same batch computed on one device and split across two; loads
+DIR/weights.weights.h5 and writes one `fixed_training_step` split across the two devices to
+DIR/step_<backend>_2_devices.npz (and, with `fit`, the logs and optimizer iterations of one
+data-parallel `fit` step).
 """
 
 from __future__ import annotations
@@ -57,11 +60,87 @@ def _compiled(fn):
     return fn
 
 
+def fixed_training_step(model, inputs: dict) -> dict:
+    """One training step (`fit` on one batch) on `inputs["videos"]` with the latents and frame
+    indices of `inputs` in place of the seed generator's draws (TensorFlow and JAX draw
+    different numbers from the same seed); returns the trainable weights before and after, and
+    the Adam first moments (0.5 x the gradients) of the four optimizers, as arrays
+    "before_000", "after_000", ..., "momentum_000", ... in a fixed order, "momentum_owner" (the
+    trainable variable of each first moment) and "iterations".
+
+    Every draw of the step (Steps I, II and III) gets the same z_a, z_m and frame indices. Under
+    `tf.distribute` each replica takes its rows of the global batch, as `draw_per_replica` does.
+    TensorFlow runs without XLA (a one-device XLA compile of the step costs minutes on CPU)."""
+    import keras
+
+    from avlae_keras.backend import draw_per_replica
+
+    def fixed(name, dtype):
+        # `rows` may be a tensor under `tf.distribute`: slice the tensor, not the array.
+        return lambda rows: keras.ops.convert_to_tensor(inputs[name], dtype)[:rows]
+
+    model._sample_latents = lambda batch_size: (
+        draw_per_replica(fixed("z_a", "float32"), batch_size),
+        draw_per_replica(fixed("z_m", "float32"), batch_size),
+    )
+    model._sample_frame_indices = lambda batch_size: draw_per_replica(
+        fixed("fake_frame_index", "int32"), batch_size
+    )
+    variables = model.trainable_variables
+    results = {f"before_{i:03d}": _numpy(v) for i, v in enumerate(variables)}
+    model.compile(jit_compile=keras.backend.backend() == "jax")
+    # `fit`, not `train_on_batch`: under `tf.distribute`, train_on_batch hands every replica
+    # the whole batch instead of its share.
+    videos = inputs["videos"]
+    model.fit(videos, batch_size=len(videos), epochs=1, shuffle=False, verbose=0)
+    results.update({f"after_{i:03d}": _numpy(v) for i, v in enumerate(variables)})
+    momenta = [v for o in model.optimizers for v in o.variables if "momentum" in v.name]
+    groups = list(model.update_groups().values())
+    assert len(momenta) == sum(len(group) for group in groups)
+    results.update({f"momentum_{i:03d}": _numpy(v) for i, v in enumerate(momenta)})
+    # Which trainable variable each first moment belongs to (optimizers build them in order).
+    index = {id(v): i for i, v in enumerate(variables)}
+    results["momentum_owner"] = np.array([index[id(v)] for group in groups for v in group])
+    # (`.value` of a MirroredVariable's iterations does not convert to NumPy.)
+    results["iterations"] = np.array(
+        [int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers]
+    )
+    return results
+
+
+def _numpy(variable) -> np.ndarray:
+    import keras
+
+    return np.array(keras.ops.convert_to_numpy(variable.value))
+
+
+def _save_step(directory: str, name: str, results: dict) -> None:
+    np.savez(os.path.join(directory, f"{name}.npz"), **results)
+
+
 def parity(directory: str) -> dict:
+    import keras
+
     model = _build_model()
     model.load_weights(os.path.join(directory, "weights.weights.h5"))
     inputs = dict(np.load(os.path.join(directory, "inputs.npz")))
-    return _to_floats(_compiled(model.compute_step_losses)(**inputs))
+    losses = _to_floats(_compiled(model.compute_step_losses)(**inputs))
+    step_inputs = dict(np.load(os.path.join(directory, "step_inputs.npz")))
+    step = fixed_training_step(model, step_inputs)
+    _save_step(directory, f"step_{keras.backend.backend()}", step)
+    return losses
+
+
+def _fixed_step_on_two_devices(model, directory: str) -> None:
+    """`fixed_training_step` from DIR/weights.weights.h5 with the batch split over 2 devices;
+    the model is compiled afresh (with new optimizers) by `fit` afterwards."""
+    import keras
+
+    model.load_weights(os.path.join(directory, "weights.weights.h5"))
+    step_inputs = dict(np.load(os.path.join(directory, "step_inputs.npz")))
+    step = fixed_training_step(model, step_inputs)
+    _save_step(directory, f"step_{keras.backend.backend()}_2_devices", step)
+    del model._sample_latents, model._sample_frame_indices
 
 
 def distributed(directory: str, fit: bool) -> dict:
@@ -86,6 +165,7 @@ def distributed(directory: str, fit: bool) -> dict:
         }
         assert len(sharded["videos"].sharding.device_set) == 2
         results["two_devices"] = _to_floats(step_losses(**sharded))
+        _fixed_step_on_two_devices(model, directory)
         if fit:
             model.compile()
             history = model.fit(inputs["videos"], batch_size=2, epochs=1, verbose=0)
@@ -121,6 +201,8 @@ def distributed(directory: str, fit: bool) -> dict:
             for k, v in per_replica.items()
         }
     )
+    with strategy.scope():
+        _fixed_step_on_two_devices(model, directory)
     if fit:
         with strategy.scope():
             model.compile()

@@ -32,15 +32,36 @@ def compiled(fn):
     return fn
 
 
+def _state_variables(model) -> list:
+    """Every variable a training step writes: weights, seed state, optimizers, metrics."""
+    optimizer_variables = [v for o in model.optimizers for v in o.variables]
+    variables = model.variables + optimizer_variables + model.metrics_variables
+    return list({id(v): v for v in variables}.values())
+
+
 @pytest.fixture(scope="module")
-def trained(make_tiny_model):
+def _trained_once(make_tiny_model):
     model = make_tiny_model()
     model.compile()
     before = snapshot(model.variables)
     history = model.fit(
         tiny_videos(STEPS * BATCH), batch_size=BATCH, epochs=1, shuffle=False, verbose=0
     )
-    return model, before, snapshot(model.variables), history
+    state = [keras.ops.convert_to_numpy(v.value).copy() for v in _state_variables(model)]
+    return model, before, snapshot(model.variables), history, state
+
+
+@pytest.fixture
+def trained(_trained_once):
+    """The model after STEPS training steps, shared by the module (training it costs minutes).
+
+    Some tests train it further (`fit` on a PyDataset, on tf.data, after loading); its whole
+    state is put back after each test, so that every test sees it after exactly STEPS steps
+    whatever the order (e.g. `test_each_optimizer_steps_once_per_batch` after those)."""
+    model, before, after, history, state = _trained_once
+    yield model, before, after, history
+    for variable, value in zip(_state_variables(model), state, strict=True):
+        variable.assign(value)
 
 
 def test_fit_logs_every_loss_term_finite(trained):
