@@ -48,19 +48,22 @@ flags.DEFINE_bool(
 flags.DEFINE_string("worker", None, "Internal: 'backend,size,mode' to run in this process.")
 
 
-def time_calls(fn, repeats: int) -> tuple[float, float, float]:
-    """(first call seconds incl. compilation, its CPU seconds over all threads (less sensitive
-    to other processes), median seconds of the next `repeats` calls)."""
+def time_calls(fn, repeats: int) -> tuple[float, float, float, float]:
+    """(first call seconds incl. compilation, its CPU seconds over all threads, median seconds of
+    the next `repeats` calls, their mean CPU seconds). CPU seconds are less sensitive than wall
+    time to other processes sharing the machine."""
     start, cpu_start = time.perf_counter(), time.process_time()
     fn()
     first = time.perf_counter() - start
     first_cpu = time.process_time() - cpu_start
     times = []
+    cpu_start = time.process_time()
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return first, first_cpu, statistics.median(times)
+    cpu_per_call = (time.process_time() - cpu_start) / max(repeats, 1)
+    return first, first_cpu, statistics.median(times), cpu_per_call
 
 
 def keras_worker(backend: str, size: int, mode: str) -> dict:
@@ -94,11 +97,12 @@ def keras_worker(backend: str, size: int, mode: str) -> dict:
     def run():
         keras.tree.map_structure(lambda x: np.asarray(x), fn(image1, image2))
 
-    first, first_cpu, median = time_calls(run, FLAGS.repeats)
+    first, first_cpu, median, cpu_per_call = time_calls(run, FLAGS.repeats)
     result = {
         "first_call_s": first,
         "first_call_cpu_s": first_cpu,
         "median_s": median,
+        "cpu_s_per_call": cpu_per_call,
         **device_memory(backend),
     }
     if FLAGS.flops:
@@ -161,11 +165,12 @@ def torch_worker(size: int, mode: str) -> dict:
         if device == "cuda":
             torch.cuda.synchronize()
 
-    first, first_cpu, median = time_calls(run, FLAGS.repeats)
+    first, first_cpu, median, cpu_per_call = time_calls(run, FLAGS.repeats)
     return {
         "first_call_s": first,
         "first_call_cpu_s": first_cpu,
         "median_s": median,
+        "cpu_s_per_call": cpu_per_call,
         **device_memory("torch"),
     }
 
