@@ -4,6 +4,10 @@
     python benchmarks/flow_throughput.py --reference_raft_dir=/path/to/RAFT/core \
         --reference_python=/path/to/python-with-torch                            # + PyTorch
 
+`--dtype=mixed_bfloat16` runs RAFT's convolutions in bfloat16, `--unroll` unrolls its iterations
+(the default is one loop primitive), `--flops` adds XLA's FLOP count per call (JAX only; see
+`flops.py`), the achieved TFLOP/s and, on an H100/H200, the fraction of the device's peak.
+
 Each (backend, size, mode) runs in a fresh process so its peak memory is its own: resident set
 size on CPU, the device's peak allocation on a GPU. Batch 8, 12 iterations, large RAFT, XLA on;
 forward+backward differentiates sum(flow_up^2) with respect to both images. The PyTorch reference
@@ -34,20 +38,32 @@ flags.DEFINE_integer("repeats", 5, "Timed repetitions after the compiling/warm-u
 flags.DEFINE_string("reference_raft_dir", None, "The original RAFT's core/ folder; adds 'torch'.")
 flags.DEFINE_string("reference_python", sys.executable, "Python with torch, numpy and absl-py.")
 flags.DEFINE_string("out", "benchmarks/results/flow_throughput.jsonl", "JSON-lines output.")
+flags.DEFINE_string("dtype", "float32", "RAFT dtype policy (e.g. mixed_bfloat16).")
+flags.DEFINE_bool("unroll", False, "Unroll RAFT's iterations instead of one loop primitive.")
+flags.DEFINE_bool(
+    "flops",
+    False,
+    "Also count FLOPs per call with XLA's cost analysis (JAX only) and report TFLOP/s.",
+)
 flags.DEFINE_string("worker", None, "Internal: 'backend,size,mode' to run in this process.")
 
 
-def time_calls(fn, repeats: int) -> tuple[float, float]:
-    """(first call seconds incl. compilation, median of the next `repeats` calls)."""
-    start = time.perf_counter()
+def time_calls(fn, repeats: int) -> tuple[float, float, float, float]:
+    """(first call seconds incl. compilation, its CPU seconds over all threads, median seconds of
+    the next `repeats` calls, their mean CPU seconds). CPU seconds are less sensitive than wall
+    time to other processes sharing the machine."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     fn()
     first = time.perf_counter() - start
+    first_cpu = time.process_time() - cpu_start
     times = []
+    cpu_start = time.process_time()
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return first, statistics.median(times)
+    cpu_per_call = (time.process_time() - cpu_start) / max(repeats, 1)
+    return first, first_cpu, statistics.median(times), cpu_per_call
 
 
 def keras_worker(backend: str, size: int, mode: str) -> dict:
@@ -59,26 +75,44 @@ def keras_worker(backend: str, size: int, mode: str) -> dict:
     from flows.transforms import jit, value_and_input_gradients
 
     keras.utils.set_random_seed(0)
-    model = RAFT(variant="large", iters=FLAGS.iters)
+    # Only non-default options, so that the script also runs against older versions of flows.
+    options = {"dtype": FLAGS.dtype} if FLAGS.dtype != "float32" else {}
+    options.update({"unroll": True} if FLAGS.unroll else {})
+    model = RAFT(variant="large", iters=FLAGS.iters, **options)
     rng = np.random.default_rng(0)
     image1 = rng.uniform(0, 255, (FLAGS.batch, size, size, 3)).astype("float32")
     image2 = np.roll(image1, 3, axis=2)
 
     if mode == "forward":
-        fn = jit(lambda a, b: model.compute_flow(a, b)[1])
+        raw = lambda a, b: model.compute_flow(a, b)[1]  # noqa: E731
     else:
 
         def loss(a, b):
             return keras.ops.sum(keras.ops.square(model.compute_flow(a, b)[1]))
 
-        fn = jit(value_and_input_gradients(loss, argnums=(0, 1)))
+        raw = value_and_input_gradients(loss, argnums=(0, 1))
+    fn = jit(raw)
     image1, image2 = keras.ops.convert_to_tensor(image1), keras.ops.convert_to_tensor(image2)
 
     def run():
         keras.tree.map_structure(lambda x: np.asarray(x), fn(image1, image2))
 
-    first, median = time_calls(run, FLAGS.repeats)
-    return {"first_call_s": first, "median_s": median, **device_memory(backend)}
+    first, first_cpu, median, cpu_per_call = time_calls(run, FLAGS.repeats)
+    result = {
+        "first_call_s": first,
+        "first_call_cpu_s": first_cpu,
+        "median_s": median,
+        "cpu_s_per_call": cpu_per_call,
+        **device_memory(backend),
+    }
+    if FLAGS.flops:
+        from flops import unrolled_raft, utilisation, xla_flops
+
+        with unrolled_raft(model):  # XLA counts a loop body once: count every iteration
+            flops = xla_flops(raw, image1, image2)
+        peak_dtype = "bf16" if "bfloat16" in FLAGS.dtype else "tf32"
+        result.update(flops_per_call=flops, **utilisation(flops, median, peak_dtype))
+    return result
 
 
 def device_memory(backend: str) -> dict:
@@ -131,8 +165,14 @@ def torch_worker(size: int, mode: str) -> dict:
         if device == "cuda":
             torch.cuda.synchronize()
 
-    first, median = time_calls(run, FLAGS.repeats)
-    return {"first_call_s": first, "median_s": median, **device_memory("torch")}
+    first, first_cpu, median, cpu_per_call = time_calls(run, FLAGS.repeats)
+    return {
+        "first_call_s": first,
+        "first_call_cpu_s": first_cpu,
+        "median_s": median,
+        "cpu_s_per_call": cpu_per_call,
+        **device_memory("torch"),
+    }
 
 
 def argparse_namespace():
@@ -154,6 +194,8 @@ def run_worker(spec: str) -> None:
         mode=mode,
         batch=FLAGS.batch,
         iters=FLAGS.iters,
+        dtype=FLAGS.dtype,
+        unroll=FLAGS.unroll,
         pairs_per_s=FLAGS.batch / result["median_s"],
         peak_rss_mib=peak_rss_mib(),
         machine=describe_machine(),
@@ -182,6 +224,9 @@ def main(argv):
                     f"--batch={FLAGS.batch}",
                     f"--iters={FLAGS.iters}",
                     f"--repeats={FLAGS.repeats}",
+                    f"--dtype={FLAGS.dtype}",
+                    f"--unroll={FLAGS.unroll}",
+                    f"--flops={FLAGS.flops}",
                 ]
                 if FLAGS.reference_raft_dir:
                     command.append(f"--reference_raft_dir={FLAGS.reference_raft_dir}")
@@ -200,6 +245,18 @@ def main(argv):
                     f"({row['median_s'] * 1000:8.1f} ms/batch, "
                     f"first call {row['first_call_s']:.1f} s), "
                     f"peak RSS {row['peak_rss_mib']:.0f} MiB"
+                    + (
+                        f", {row['flops_per_call'] / 1e9:.2f} GFLOP/call, "
+                        f"{row['achieved_tflop_s'] * 1e3:.1f} GFLOP/s"
+                        if row.get("flops_per_call")
+                        else ""
+                    )
+                    + (
+                        f", {100 * row['fraction_of_peak']:.1f}% of {row['device']}'s "
+                        f"{row['peak_dtype']} peak"
+                        if "fraction_of_peak" in row
+                        else ""
+                    )
                     + (
                         f", device {row['peak_device_mib']:.0f} MiB"
                         if "peak_device_mib" in row

@@ -1,7 +1,7 @@
 """Function transforms for using RAFT in your own code on either backend: `jit` (XLA on
 TensorFlow and JAX) and `value_and_input_gradients` (gradients with respect to array arguments,
-e.g. the frames). The only backend-specific code in `flows`; exported as `flows.jit` and
-`flows.value_and_input_gradients`."""
+e.g. the frames); and `repeat`, the fixed-length loop RAFT's refinement runs in. The only
+backend-specific code in `flows`; `jit` and `value_and_input_gradients` are exported by `flows`."""
 
 from __future__ import annotations
 
@@ -55,6 +55,67 @@ def value_and_input_gradients(fn: Callable, argnums: Sequence[int] = (0,)) -> Ca
             return value, tape.gradient(value, [args[i] for i in argnums])
 
         return wrapped
+    raise NotImplementedError(
+        f"flows supports the 'jax' and 'tensorflow' backends, not {backend!r}"
+    )
+
+
+def repeat(step: Callable, carry: tuple, length: int, *, unroll: bool = False, history=False):
+    """Applies `carry = step(carry)` `length` times (a Python int) to a tuple of tensors.
+
+    The loop is one loop primitive (`jax.lax.scan` on JAX, `tf.while_loop` with a static
+    `maximum_iterations` on TensorFlow), so XLA compiles `step` once whatever `length` is, and
+    it stays reverse-mode differentiable on both backends (inside XLA too). `unroll=True` runs a
+    Python loop instead (`length` copies of `step` in the graph). `step` must return tensors of
+    the shapes and dtypes it was given.
+
+    Returns the final carry, or with `history=True` `(carry, stacked)`, where `stacked` holds the
+    carry after every step along a new leading axis (length first).
+    """
+    carry = tuple(carry)
+    if length < 1:
+        raise ValueError(f"length must be at least 1, got {length}.")
+    backend = keras.backend.backend()
+    if unroll:
+        states = []
+        for _ in range(length):
+            carry = tuple(step(carry))
+            states.append(carry)
+        if not history:
+            return carry
+        return carry, tuple(keras.ops.stack(parts) for parts in zip(*states, strict=True))
+    if backend == "jax":
+        import jax
+
+        def body(state, _):
+            state = tuple(step(state))
+            return state, (state if history else None)
+
+        carry, stacked = jax.lax.scan(body, carry, None, length=length)
+        return (carry, stacked) if history else carry
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        carry = tuple(tf.convert_to_tensor(c) for c in carry)
+        arrays = tuple(
+            tf.TensorArray(c.dtype, size=length, element_shape=c.shape)
+            for c in (carry if history else ())
+        )
+
+        def body(i, state, arrays):
+            state = tuple(step(state))
+            if history:
+                arrays = tuple(a.write(i, s) for a, s in zip(arrays, state, strict=True))
+            return i + 1, state, arrays
+
+        # A static maximum_iterations lets XLA differentiate the loop (fixed-size accumulators).
+        _, carry, arrays = tf.while_loop(
+            lambda i, *_: i < length,
+            body,
+            (tf.constant(0), carry, arrays),
+            maximum_iterations=length,
+        )
+        return (carry, tuple(a.stack() for a in arrays)) if history else carry
     raise NotImplementedError(
         f"flows supports the 'jax' and 'tensorflow' backends, not {backend!r}"
     )

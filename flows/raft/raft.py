@@ -14,6 +14,7 @@ from flows.raft.raft_correlation import correlation_pyramid, lookup_correlation
 from flows.raft.raft_encoder import RAFTEncoder
 from flows.raft.raft_update_block import RAFTUpdateBlock
 from flows.raft.raft_upsampling import bilinear_upsample8, convex_upsample
+from flows.transforms import repeat
 
 # Architecture of the two published variants.
 RAFT_VARIANTS = {
@@ -53,6 +54,12 @@ class RAFT(keras.Model):
         padding_mode: how inputs are padded to a multiple of 8 with replicated edges: 'sintel'
             (split evenly between both sides) or 'kitti' (height padded at the bottom only).
         trainable: False (the default) freezes every weight.
+        dtype: dtype policy. "float32" (the default) whatever the global policy; with
+            "mixed_bfloat16" the encoders and the update block compute in bfloat16 while the
+            correlation volume, its lookup, coordinates, flow and upsampling stay in float32.
+        unroll: False (the default) runs the refinement iterations as one loop primitive
+            (`lax.scan` / `tf.while_loop`), so compilation time does not grow with `iters`; True
+            unrolls them in Python (one copy of the update block per iteration in the graph).
 
     Example:
         raft = RAFT.from_preset("raft_sintel")
@@ -66,6 +73,7 @@ class RAFT(keras.Model):
         padding_mode: str = "sintel",
         trainable: bool = False,
         dtype="float32",
+        unroll: bool = False,
         **kwargs,
     ):
         if variant not in RAFT_VARIANTS:
@@ -117,6 +125,7 @@ class RAFT(keras.Model):
         self.variant = variant
         self.iters = iters
         self.padding_mode = padding_mode
+        self.unroll = unroll
         self.hidden_dim = spec["hidden_dim"]
         self.corr_levels = spec["corr_levels"]
         self.corr_radius = spec["corr_radius"]
@@ -180,8 +189,10 @@ class RAFT(keras.Model):
         return ops.concatenate(parts, axis=2) if len(parts) > 1 else images
 
     def _forward(self, image1, image2, iters: int, flow_init=None, record: dict | None = None):
-        image1 = ops.cast(image1, self.compute_dtype)
-        image2 = ops.cast(image2, self.compute_dtype)
+        # Coordinates, flow, correlation and upsampling stay in float32 under any dtype policy;
+        # the encoders and the update block run in the policy's compute dtype.
+        image1 = ops.cast(image1, "float32")
+        image2 = ops.cast(image2, "float32")
         if len(image1.shape) != 4 or image1.shape[-1] != 3:
             raise ValueError(
                 f"RAFT expects images of shape (B, H, W, 3), got {tuple(image1.shape)}."
@@ -197,11 +208,14 @@ class RAFT(keras.Model):
         top, bottom, left, right = self._padding(height, width)
         images = ops.concatenate([image1, image2], axis=0)
         images = self._replicate_pad(2.0 * (images / 255.0) - 1.0, top, bottom, left, right)
+        images = ops.cast(images, self.compute_dtype)
         image1 = images[: ops.shape(image1)[0]]
 
         features = self.feature_encoder(images)
         features1, features2 = ops.split(features, 2, axis=0)
-        pyramid = correlation_pyramid(features1, features2, self.corr_levels)
+        pyramid = correlation_pyramid(
+            ops.cast(features1, "float32"), ops.cast(features2, "float32"), self.corr_levels
+        )
         context = self.context_encoder(image1)
         hidden = ops.tanh(context[..., : self.hidden_dim])
         context_features = ops.relu(context[..., self.hidden_dim :])
@@ -209,28 +223,45 @@ class RAFT(keras.Model):
         grid_h, grid_w = (height + top + bottom) // 8, (width + left + right) // 8
         xs, ys = np.meshgrid(np.arange(grid_w), np.arange(grid_h))
         coords0 = ops.convert_to_tensor(np.stack([xs, ys], -1)[None].astype(np.float32))
-        coords0 = ops.cast(coords0, self.compute_dtype)
-        flow = ops.zeros_like(features1[..., :2])
+        flow = ops.zeros_like(ops.cast(features1[..., :2], "float32"))
         if flow_init is not None:
-            flow = flow + ops.cast(flow_init, self.compute_dtype)
-        if record is not None:
-            record.update(fmap1=features1, fmap2=features2, cnet=context, delta_flow=[], flow_up=[])
+            flow = flow + ops.cast(flow_init, "float32")
 
-        mask = None
-        for _ in range(iters):
+        def step(state):
+            hidden, flow, _ = state
             # The reference detaches the coordinates: gradients reach the images only through
             # correlation values, context, the recurrent state and the last update.
             flow = ops.stop_gradient(flow)
             corr = lookup_correlation(pyramid, coords0 + flow, self.corr_radius)
-            hidden, mask, delta_flow = self.update_block(hidden, context_features, corr, flow)
-            flow = flow + delta_flow
-            if record is not None:
-                record.setdefault("corr_iter0", corr)
-                record["delta_flow"].append(delta_flow)
-                record["flow_up"].append(self._upsample(flow, mask, top, left, height, width))
-        if record is not None:
-            record["up_mask_last"] = mask
-        return flow, self._upsample(flow, mask, top, left, height, width)
+            hidden, delta_flow = self.update_block(hidden, context_features, corr, flow)
+            delta_flow = ops.cast(delta_flow, "float32")
+            return hidden, flow + delta_flow, delta_flow
+
+        flow_start = flow
+        state = (hidden, flow, ops.zeros_like(flow))
+        if record is None:
+            hidden, flow, _ = repeat(step, state, iters, unroll=self.unroll)
+        else:
+            (hidden, flow, _), (hiddens, flows, deltas) = repeat(
+                step, state, iters, unroll=self.unroll, history=True
+            )
+            record.update(
+                fmap1=features1,
+                fmap2=features2,
+                cnet=context,
+                corr_iter0=lookup_correlation(pyramid, coords0 + flow_start, self.corr_radius),
+                delta_flow=[deltas[i] for i in range(iters)],
+                flow_up=[
+                    self._upsample(flows[i], self._mask(hiddens[i]), top, left, height, width)
+                    for i in range(iters)
+                ],
+                up_mask_last=self._mask(hidden),
+            )
+        return flow, self._upsample(flow, self._mask(hidden), top, left, height, width)
+
+    def _mask(self, hidden):
+        mask = self.update_block.upsampling_mask(hidden)
+        return None if mask is None else ops.cast(mask, "float32")
 
     @staticmethod
     def _upsample(flow, mask, top, left, height, width):
@@ -288,6 +319,7 @@ class RAFT(keras.Model):
             "variant": self.variant,
             "iters": self.iters,
             "padding_mode": self.padding_mode,
+            "unroll": self.unroll,
             "trainable": self.trainable,
         }
 

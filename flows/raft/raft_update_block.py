@@ -17,7 +17,8 @@ _UPDATE_WIDTHS = {
 
 @keras.saving.register_keras_serializable(package="flows")
 class RAFTUpdateBlock(keras.layers.Layer):
-    """One refinement step: (hidden, context, correlation, flow) -> (hidden, mask, delta flow).
+    """One refinement step: (hidden, context, correlation, flow) -> (hidden, delta flow), and
+    the convex-upsampling mask of a hidden state (`upsampling_mask`).
 
     Args:
         family: 'basic' (SepConvGRU, convex-upsampling mask head) or 'small' (ConvGRU, no mask).
@@ -97,6 +98,7 @@ class RAFTUpdateBlock(keras.layers.Layer):
         return ops.concatenate([joint, flow], axis=-1)
 
     def call(self, hidden, context, corr, flow):
+        """Returns the new hidden state and the flow update (B, H, W, 2)."""
         motion = self.encode_motion(flow, corr)
         gru_input = ops.concatenate([context, motion], axis=-1)
         for update_conv, reset_conv, candidate_conv in self.gru_convs:
@@ -108,11 +110,18 @@ class RAFTUpdateBlock(keras.layers.Layer):
             )
             hidden = (1.0 - update) * hidden + update * candidate
         delta_flow = self.flow_head[1](ops.relu(self.flow_head[0](hidden)))
-        mask = None
-        if self.mask_head is not None:
-            # The reference scales the mask by 0.25 to balance its gradients.
-            mask = 0.25 * self.mask_head[1](ops.relu(self.mask_head[0](hidden)))
-        return hidden, mask, delta_flow
+        return hidden, delta_flow
+
+    def upsampling_mask(self, hidden):
+        """The convex-upsampling mask (B, H, W, 576) of a hidden state, or None ('small').
+
+        The reference computes it in every iteration from the new hidden state, but only the last
+        one is used; computing it once after the loop gives the same result.
+        """
+        if self.mask_head is None:
+            return None
+        # The reference scales the mask by 0.25 to balance its gradients.
+        return 0.25 * self.mask_head[1](ops.relu(self.mask_head[0](hidden)))
 
     def torch_modules(self, prefix: str):
         modules = [(f"{prefix}.encoder.convc{i + 1}", c) for i, c in enumerate(self.corr_convs)]
