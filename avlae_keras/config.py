@@ -190,6 +190,18 @@ class TrainConfig(RunConfig):
     r1_gamma: float = option(0.0, "R1 penalty on real inputs (0: off).", role=MODEL)
     raft: str = option("raft_sintel", "RAFT preset, .pth checkpoint or converted folder.")
     raft_iters: int = option(12, "RAFT iterations inside EM.", role=MODEL)
+    raft_dtype: str = option(
+        "float32",
+        "RAFT's dtype policy inside EM; mixed_bfloat16 keeps correlation and flow in float32.",
+        choices=("float32", "mixed_bfloat16"),
+        role=MODEL,
+    )
+    raft_unroll: bool = option(
+        False,
+        "Unroll RAFT's iterations (slower to compile, faster backward on CPU) instead of one "
+        "XLA loop.",
+        role=MODEL,
+    )
     mixed_precision: bool = option(False, "Run under the mixed_bfloat16 policy.")
     jit_compile: bool = option(True, "Compile the training step with XLA.")
     seed: int = option(0, "Seed of data order, latents and initialisation.", role=(MODEL, DATA))

@@ -215,11 +215,11 @@ def select_frames(videos, frame_indices):
     return ops.sum(videos * one_hot[:, :, None, None, None], axis=1)
 
 
-def _resolve_flow_estimator(flow_estimator):
+def _resolve_flow_estimator(flow_estimator, dtype: str = "float32", unroll: bool = False):
     if isinstance(flow_estimator, str):
         from flows import RAFT
 
-        return RAFT.from_preset(flow_estimator)
+        return RAFT.from_preset(flow_estimator, dtype=dtype, unroll=unroll)
     if isinstance(flow_estimator, dict):
         return keras.saving.deserialize_keras_object(flow_estimator)
     if flow_estimator is None:
@@ -251,6 +251,12 @@ class AVLAE(TrainStep, keras.Model):
         discriminator_hidden_dim: width of the DI and DV heads.
         flow_estimator: a `flows.RAFT` instance or a preset name such as "raft_sintel".
         raft_iters: RAFT refinement iterations inside EM.
+        raft_dtype: dtype policy of a RAFT built from a preset name: "float32" (default) or
+            "mixed_bfloat16" (correlation, coordinates and flow stay float32; on the golden
+            frames 0.005 px mean EPE from float32 for raft-sintel; benchmarks/RESULTS.md).
+        raft_unroll: False (default): RAFT's iterations run as one XLA loop, so compilation does
+            not grow with `raft_iters`; True: unrolled, slower to compile but, measured on CPU,
+            up to 2x faster backward passes (benchmarks/RESULTS.md).
         k1: weight of the wM reconstruction term (0 removes it).
         k2: weight of the wA reconstruction term (0 removes it).
         use_motion_encoder: False is the paper's "-EM" ablation: no EM, DV sees the video only
@@ -285,6 +291,8 @@ class AVLAE(TrainStep, keras.Model):
         discriminator_hidden_dim: int = 256,
         flow_estimator="raft_sintel",
         raft_iters: int = 12,
+        raft_dtype: str = "float32",
+        raft_unroll: bool = False,
         k1: float = 1.0,
         k2: float = 1.0,
         use_motion_encoder: bool = True,
@@ -344,7 +352,7 @@ class AVLAE(TrainStep, keras.Model):
         self.motion_encoder = None
         if use_motion_encoder:
             self.motion_encoder = MotionEncoder(
-                _resolve_flow_estimator(flow_estimator),
+                _resolve_flow_estimator(flow_estimator, raft_dtype, raft_unroll),
                 raft_iters=raft_iters,
                 resolution=resolution,
                 base_channels=base_channels,
@@ -375,6 +383,8 @@ class AVLAE(TrainStep, keras.Model):
         self.mapping_layers = mapping_layers
         self.discriminator_hidden_dim = discriminator_hidden_dim
         self.raft_iters = raft_iters
+        self.raft_dtype = raft_dtype
+        self.raft_unroll = raft_unroll
         self.k1 = k1
         self.k2 = k2
         self.use_motion_encoder = use_motion_encoder
@@ -770,6 +780,8 @@ class AVLAE(TrainStep, keras.Model):
             "discriminator_hidden_dim": self.discriminator_hidden_dim,
             "flow_estimator": flow_estimator,
             "raft_iters": self.raft_iters,
+            "raft_dtype": self.raft_dtype,
+            "raft_unroll": self.raft_unroll,
             "k1": self.k1,
             "k2": self.k2,
             "use_motion_encoder": self.use_motion_encoder,
