@@ -197,9 +197,9 @@ class TrainConfig(RunConfig):
         role=MODEL,
     )
     raft_unroll: bool = option(
-        False,
-        "Unroll RAFT's iterations (slower to compile, faster backward on CPU) instead of one "
-        "XLA loop.",
+        True,
+        "Unroll RAFT's iterations (compile time grows with --raft_iters; faster backward on "
+        "CPU); false: one XLA loop (compiles once; see the README on data parallelism).",
         role=MODEL,
     )
     mixed_precision: bool = option(False, "Run under the mixed_bfloat16 policy.")
