@@ -1,6 +1,7 @@
 """Floating-point operations of a function from XLA's cost analysis, and device peak TFLOP/s.
 
-JAX only: `jax.jit(fn).lower(*args).cost_analysis()` gives XLA's count for the whole function.
+JAX only: `jax.jit(fn).lower(*args).cost_analysis()` gives XLA's count for the whole function
+(on a GPU that is empty, and the compiled function's analysis is used).
 TensorFlow exposes the HLO (`experimental_get_compiler_ir`) but no cost analysis in Python, and
 the count does not depend on the backend (same operations), so the JAX figure stands for both.
 
@@ -60,10 +61,17 @@ def xla_flops(fn, *args) -> float | None:
         return None
     import jax
 
-    analysis = jax.jit(fn).lower(*args).cost_analysis()
-    if isinstance(analysis, list | tuple):  # older JAX: one dict per computation
-        analysis = analysis[0] if analysis else None
+    lowered = jax.jit(fn).lower(*args)
+    analysis = _first(lowered.cost_analysis())
+    if not analysis:  # seen on a GPU (JAX 0.11): only the compiled function has a cost analysis
+        analysis = _first(lowered.compile().cost_analysis())
     return None if not analysis else float(analysis.get("flops", 0.0))
+
+
+def _first(analysis):
+    if isinstance(analysis, list | tuple):  # older JAX: one dict per computation
+        return analysis[0] if analysis else None
+    return analysis
 
 
 def utilisation(flops: float | None, seconds: float, dtype: str = "fp32") -> dict:

@@ -45,6 +45,12 @@ flags.DEFINE_bool(
     False,
     "Also count FLOPs per training step and per RAFT call with XLA's cost analysis (JAX only).",
 )
+flags.DEFINE_bool(
+    "flops_only",
+    False,
+    "Only count the FLOPs of a step (no training step; XLA's count does not depend on the "
+    "device, so a CPU gives the count of a GPU-sized step).",
+)
 flags.DEFINE_bool("jit_compile", True, "XLA-compile the training step.")
 flags.DEFINE_string(
     "timing_lock",
@@ -115,6 +121,19 @@ def run_single(resolution: int, batch_size: int, precision: str) -> dict:
     construction_seconds = time.perf_counter() - construction_start
     rng = np.random.default_rng(0)
     shape = (batch_size, FLAGS.frames, resolution, resolution, 3)
+    if FLAGS.flops_only:
+        model.optimizer.build()
+        videos = rng.uniform(-1, 1, shape).astype("float32")
+        return {
+            "backend": keras.backend.backend(),
+            "resolution": resolution,
+            "frames": FLAGS.frames,
+            "batch_size": batch_size,
+            "precision": precision,
+            "raft_iters": FLAGS.raft_iters,
+            "raft_dtype": FLAGS.raft_dtype,
+            **count_flops(model, raft, videos, 0.0, precision),
+        }
     first = rng.uniform(-1, 1, shape).astype("float32")
     videos = rng.uniform(-1, 1, (batch_size * FLAGS.steps, *shape[1:])).astype("float32")
     with held_alone(FLAGS.timing_lock):
