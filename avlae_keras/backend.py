@@ -2,9 +2,10 @@
 plugged into Keras's trainer, how the batch is split over devices, and how endpoints are
 exported to a TensorFlow SavedModel.
 
-`loss_and_gradients(loss_fn, variables)` and `input_gradients(fn, inputs)` have the same meaning on
-every backend; `TrainStep` adapts `AVLAE.train_iteration(videos) -> logs` (plain imperative code:
-read variables, compute, `optimizer.apply`) to the trainer's calling convention:
+`loss_and_gradients(loss_fn, variables)`, `input_gradients(fn, inputs)` and
+`train_on_batch(model, videos)` have the same meaning on every backend; `TrainStep` adapts
+`AVLAE.train_iteration(videos) -> logs` (plain imperative code: read variables, compute,
+`optimizer.apply`) to the trainer's calling convention:
 
 - TensorFlow: `tf.GradientTape`; the step runs inside Keras's `tf.function` (XLA when
   `jit_compile`). Under `tf.distribute`, each replica's loss is divided by the number of
@@ -95,6 +96,38 @@ if BACKEND == "tensorflow":
         def train_step(self, data):
             videos, _, _ = keras.utils.unpack_x_y_sample_weight(data)
             return self.train_iteration(videos)
+
+    def train_on_batch(model, videos) -> dict[str, float]:
+        """One training step on `videos` (this process's rows of the global batch); the logs.
+
+        With several replicas in this process (`MirroredStrategy`), each replica gets its
+        share of the rows, as `fit` gives them; Keras's `train_on_batch` hands every replica
+        the whole batch (each replica then trains on all rows: N times the work, and the global
+        batch is N copies)."""
+        strategy = tf.distribute.get_strategy()
+        local_replicas = len(strategy.extended.worker_devices)
+        if local_replicas == 1:
+            return model.train_on_batch(videos, return_dict=True)
+        rows = len(videos)
+        if rows % local_replicas:
+            raise ValueError(
+                f"a batch of {rows} videos does not split over {local_replicas} devices; "
+                f"use a batch size that is a multiple of {local_replicas}"
+            )
+        share = rows // local_replicas
+
+        def replica_rows(context):
+            start = (context.replica_id_in_sync_group % local_replicas) * share
+            return videos[start : start + share]
+
+        per_replica = strategy.experimental_distribute_values_from_function(replica_rows)
+        # What `train_on_batch` does before its step (`_maybe_symbolic_build` is Keras's own
+        # build from one replica's batch, private API of keras 3.15).
+        model._maybe_symbolic_build(data_batch=(videos[:share], None, None))
+        model.make_train_function()
+        model.reset_metrics()
+        logs = model.train_function(iter([(per_replica, None, None)]))
+        return {name: float(value) for name, value in logs.items()}
 
 else:
     import jax
@@ -195,6 +228,11 @@ else:
 
     def _updated_or(new_value, old_value):
         return old_value if new_value is None else new_value
+
+    def train_on_batch(model, videos) -> dict[str, float]:
+        """One training step on `videos` (this process's rows of the global batch); the logs.
+        Under `keras.distribution` the trainer lays the batch out over the devices itself."""
+        return model.train_on_batch(videos, return_dict=True)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from avlae_keras import distributed
+from avlae_keras import backend, distributed
 from avlae_keras.config import TrainConfig
 from avlae_keras.data import training_batches
 from avlae_keras.model import AVLAE, default_optimizers
@@ -164,7 +164,7 @@ def _train(config: TrainConfig) -> dict[str, Any]:
     interval_start, interval_steps = time.perf_counter(), 0
     step = start
     for videos in batches.iterate(start, config.steps, workers=config.data_workers):
-        logs = model.train_on_batch(videos, return_dict=True)
+        logs = backend.train_on_batch(model, videos)
         step += 1
         interval_steps += 1
         bad = [name for name, value in logs.items() if not math.isfinite(float(value))]

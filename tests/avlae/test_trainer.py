@@ -190,3 +190,47 @@ def test_data_parallel_on_two_devices(tmp_path, raft_weights):
     assert "final step 2" in result.stdout
     rows = [line for line in (tmp_path / "run" / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "null" not in rows[-1]
+
+
+_REPLICA_ROWS = """
+import keras
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from avlae_keras import backend
+
+class RowsSeen(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return {"rows": tf.cast(tf.shape(x)[0], "float32")}
+
+with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    model = RowsSeen()
+    model.compile()
+    print("rows per replica", backend.train_on_batch(model, np.zeros((4, 3), "float32"))["rows"])
+"""
+
+
+def test_each_tensorflow_replica_trains_on_its_share_of_the_batch():
+    """The trainer's step under MirroredStrategy: a batch of 4 over 2 replicas is 2 rows each
+    (Keras's own train_on_batch hands each replica all 4)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("JAX lays a global batch out over the devices itself")
+    result = subprocess.run(
+        [sys.executable, "-c", _REPLICA_ROWS],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rows per replica 2.0" in result.stdout, result.stdout[-2000:]
