@@ -198,8 +198,8 @@ class TrainConfig(RunConfig):
     )
     raft_unroll: bool = option(
         True,
-        "Unroll RAFT's iterations (compile time grows with --raft_iters; faster backward on "
-        "CPU); false: one XLA loop (compiles once; see the README on data parallelism).",
+        "Unroll RAFT's iterations (compile time grows with --raft_iters; faster step on CPU "
+        "and GPU); false: one XLA loop (compiles once; slower, more memory; see the README).",
         role=MODEL,
     )
     mixed_precision: bool = option(False, "Run under the mixed_bfloat16 policy.")

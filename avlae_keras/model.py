@@ -256,9 +256,9 @@ class AVLAE(TrainStep, keras.Model):
             frames 0.005 px mean EPE from float32 for raft-sintel; benchmarks/RESULTS.md).
         raft_unroll: True (default): RAFT's iterations unrolled; False: one XLA loop, so that
             compilation does not grow with `raft_iters` (12 iterations compile in 1.04x the time
-            of 1), but measured on CPU the backward pass is up to 2x slower, and on JAX with two
-            devices its Step III gradients of G differed from one device's by 45% (unrolled:
-            < 1%), not yet understood (benchmarks/RESULTS.md).
+            of 1), but the step is slower (backward up to 2x on CPU, 5% on an H200, with 27%
+            more device memory; benchmarks/RESULTS.md). Applies to a RAFT built from a preset
+            name; a `flows.RAFT` instance keeps its own `unroll`.
         k1: weight of the wM reconstruction term (0 removes it).
         k2: weight of the wA reconstruction term (0 removes it).
         use_motion_encoder: False is the paper's "-EM" ablation: no EM, DV sees the video only

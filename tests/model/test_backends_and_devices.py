@@ -58,16 +58,17 @@ def _assert_same_losses(expected: dict, actual: dict) -> None:
         np.testing.assert_allclose(actual[name], expected[name], rtol=2e-4, atol=2e-5, err_msg=name)
 
 
-def _assert_same_step(expected: dict, actual: dict) -> None:
+def _assert_same_step(expected: dict, actual: dict, step_three_tolerance: float = 0.6) -> None:
     """Two `fixed_training_step` results from the same initial weights agree.
 
     Gradients, as Adam's first moments (0.5 x gradient, one per optimizer and variable): within
-    30% in L2 norm per variable, 60% for Step III's (plus 1e-6 per entry for gradients that are
-    float32 noise, like biases before a normalization, ~1e-8). Steps I and II agree to ~1e-5
-    across TF and JAX; Step III's gradients reach G through RAFT, whose bilinear lookups have
-    kinks, and differed by up to 31% in norm (TF vs JAX, unrolled RAFT). A gradient twice too
-    large (e.g. summed instead of averaged over replicas) or of the wrong sign is off by 50% or
-    more.
+    30% in L2 norm per variable, `step_three_tolerance` for Step III's (plus 1e-6 per entry for
+    gradients that are float32 noise, like biases before a normalization, ~1e-8). Steps I and II
+    agree to ~1e-3 across TF and JAX; Step III's gradients of G, which reach G through RAFT,
+    differed by 14-31% in norm (cosine 0.99) between TF and JAX, with RAFT's loop or unrolled
+    alike, hence 60% there; one and two JAX devices agree to 0.03%. A gradient twice too large
+    (e.g. summed instead of averaged over replicas) or of the wrong sign is off by 100% or more,
+    one halved by 50%.
     Weights: Adam's first step moves a weight by lr * g / (|g| + 1e-7) per optimizer that
     updates it, i.e. by +-lr once |g| is well above Adam's epsilon, so an update can only differ
     where a gradient entry changes sign between the runs. Entries whose every gradient exceeds
@@ -82,10 +83,11 @@ def _assert_same_step(expected: dict, actual: dict) -> None:
     for k, owner in enumerate(expected["momentum_owner"]):
         reference, other = expected[f"momentum_{k:03d}"], actual[f"momentum_{k:03d}"]
         error = np.linalg.norm(other - reference)
-        # Step III's gradients reach G through RAFT's bilinear lookups; across backends they
-        # were seen to differ by up to 31% in norm (unrolled RAFT, TF vs JAX); 60% still
-        # catches a doubled (100%) or sign-flipped (200%) gradient.
-        tolerance = 0.6 if expected["momentum_group"][k] == LATENT_RECONSTRUCTION else 0.3
+        # Across backends Step III's gradients of G differ by up to 31% in norm (see above);
+        # 60% still catches a doubled (100%) or sign-flipped (200%) gradient.
+        tolerance = (
+            step_three_tolerance if expected["momentum_group"][k] == LATENT_RECONSTRUCTION else 0.3
+        )
         bound = tolerance * np.linalg.norm(reference) + 1e-6 * np.sqrt(reference.size)
         assert error <= bound, f"Adam first moment {k} (variable {owner}): {error} > {bound}"
         clear = np.abs(reference) > 2 * np.abs(other - reference).max() + 1e-6
@@ -159,7 +161,8 @@ def test_data_parallel_two_devices_give_the_same_step_losses_and_step(tmp_path, 
     _assert_same_losses(results["one_device"], results["two_devices"])
     two_devices = dict(np.load(tmp_path / f"step_{keras.backend.backend()}_2_devices.npz"))
     if keras.backend.backend() != "tensorflow":
-        _assert_same_step(reference[2], two_devices)
+        # Measured: every first moment within 0.03% of one device's (RAFT loop and unrolled).
+        _assert_same_step(reference[2], two_devices, step_three_tolerance=0.3)
         return
     try:
         _assert_same_step(reference[2], two_devices)
