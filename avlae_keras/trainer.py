@@ -108,6 +108,10 @@ def _train(config: TrainConfig) -> dict[str, Any]:
     existing = complete_checkpoints(workdir.checkpoints)
     latest = existing[-1] if existing else None
     distributed.check_same(latest.step if latest else -1, "the checkpoint to resume from")
+    # The initial weights depend on the seed only. A resumed model is built from its config
+    # before the checkpoint's weights replace them: every process must build the same values
+    # (JAX refuses replicated variables whose values differ between processes).
+    keras.utils.set_random_seed(config.seed)
     if latest is not None:
         state = latest.read_state()
         _check_resumable(config, state.get("config", {}), workdir.path)
@@ -118,7 +122,6 @@ def _train(config: TrainConfig) -> dict[str, Any]:
         if chief:
             metrics.truncate_after(start)
     else:
-        keras.utils.set_random_seed(config.seed)  # the initial weights depend on the seed only
         model = build_model(config)
         start = 0
         print(f"starting a new run in {workdir.path}", flush=True)

@@ -95,22 +95,16 @@ def _losses(workdir) -> list[dict]:
     return [{k: v for k, v in row.items() if k.endswith("_loss")} for row in rows]
 
 
-def test_two_processes_train_as_one(tmp_path):
-    # The backend of this test run (make test runs the suite once per backend).
+def _train_both_ways(tmp_path, options: dict, env: dict, cluster: dict) -> list[str]:
+    """Trains TMP/single in one process and TMP/multi in two, at once; returns their outputs."""
     backend = keras.backend.backend()
-    env = _environment(backend)
-    if backend == "jax":
-        cluster = {"coordinator_address": f"127.0.0.1:{_free_port()}"}
-    else:
-        addresses = ",".join(f"127.0.0.1:{_free_port()}" for _ in range(2))
-        cluster = {"coordinator_address": addresses}
-    single = dict(TINY_NO_RAFT)
+    single = dict(options)
     if backend == "tensorflow":
         # The multi-worker step runs without XLA (XLA cannot compile a step over mirrored
         # variables), and TensorFlow's stateless random ops draw other latents under XLA than
         # without it; so the reference runs without XLA too.
         single["jit_compile"] = False
-    multi = {**TINY_NO_RAFT, "distribution": "multi_process", **cluster, "num_processes": 2}
+    multi = {**options, "distribution": "multi_process", **cluster, "num_processes": 2}
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("single", "process0", "process1")]
     processes = [
         _start(tmp_path / "single", single, env, logs[0]),
@@ -131,20 +125,49 @@ def test_two_processes_train_as_one(tmp_path):
     report = "\n".join(f"--- {code}\n{out[-3000:]}" for code, out in zip(codes, outputs))
     assert codes == [0, 0, 0], report
     assert "process 0 of 2" in outputs[1] and "process 1 of 2" in outputs[2], report
+    return outputs
 
+
+def _assert_same_losses(tmp_path, steps: int) -> None:
     single_losses, multi_losses = _losses(tmp_path / "single"), _losses(tmp_path / "multi")
-    assert len(single_losses) == len(multi_losses) == 2
+    assert len(single_losses) == len(multi_losses) == steps
     for step, (a, b) in enumerate(zip(single_losses, multi_losses, strict=True), start=1):
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_allclose(
                 b[key], a[key], rtol=RTOL, atol=ATOL, err_msg=f"step {step} {key}"
             )
+
+
+def test_two_processes_train_and_resume_as_one(tmp_path):
+    # The backend of this test run (make test runs the suite once per backend).
+    backend = keras.backend.backend()
+    env = _environment(backend)
+    if backend == "jax":
+        cluster = {"coordinator_address": f"127.0.0.1:{_free_port()}"}
+    else:
+        addresses = ",".join(f"127.0.0.1:{_free_port()}" for _ in range(2))
+        cluster = {"coordinator_address": addresses}
+    _train_both_ways(tmp_path, TINY_NO_RAFT, env, cluster)
+    _assert_same_losses(tmp_path, 2)
     # Process 0 wrote the work directory: one checkpoint, samples, config.
     run = tmp_path / "multi"
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["ckpt-00000002"]
     assert (run / "samples" / "step_00000002.png").is_file()
     assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())).process_id == 0
+
+    # Both runs resume from their step-2 checkpoints to step 4 (new ports: a new cluster).
+    if backend == "jax":
+        cluster = {"coordinator_address": f"127.0.0.1:{_free_port()}"}
+    else:
+        cluster = {"coordinator_address": ",".join(f"127.0.0.1:{_free_port()}" for _ in range(2))}
+    outputs = _train_both_ways(tmp_path, {**TINY_NO_RAFT, "steps": 4}, env, cluster)
+    assert all("resuming from step 2" in output for output in outputs), outputs
+    _assert_same_losses(tmp_path, 4)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "ckpt-00000002",
+        "ckpt-00000004",
+    ]
 
 
 # === Settings, validation and shards (no training) =============================================
