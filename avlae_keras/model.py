@@ -727,11 +727,12 @@ class AVLAE(TrainStep, keras.Model):
             if given is None:
                 raise ValueError("generate() needs `num` or latents z_a / z_m.")
             num = ops.shape(given)[0]
-        seed_generator = keras.random.SeedGenerator(seed)
-        if z_a is None:
-            z_a = keras.random.normal((num, self.latent_dim), seed=seed_generator)
-        if z_m is None:
-            z_m = keras.random.normal((num, self.latent_dim), seed=seed_generator)
+        if z_a is None or z_m is None:  # (a SeedGenerator is a variable: only when needed)
+            seed_generator = keras.random.SeedGenerator(seed)
+            if z_a is None:
+                z_a = keras.random.normal((num, self.latent_dim), seed=seed_generator)
+            if z_m is None:
+                z_m = keras.random.normal((num, self.latent_dim), seed=seed_generator)
         return self.synthesize(*self.map_latents(z_a, z_m))
 
     def encode(self, videos, frame_index: int | None = None):
