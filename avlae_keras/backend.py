@@ -104,8 +104,11 @@ if BACKEND == "tensorflow":
         share of the rows, as `fit` gives them; Keras's `train_on_batch` hands every replica
         the whole batch (each replica then trains on all rows: N times the work, and the global
         batch is N copies)."""
-        strategy = tf.distribute.get_strategy()
-        local_replicas = len(strategy.extended.worker_devices)
+        strategy = model.distribute_strategy
+        # (The default strategy has one replica and no `worker_devices`.)
+        local_replicas = (
+            1 if strategy.num_replicas_in_sync == 1 else len(strategy.extended.worker_devices)
+        )
         if local_replicas == 1:
             return model.train_on_batch(videos, return_dict=True)
         rows = len(videos)
