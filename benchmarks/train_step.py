@@ -119,21 +119,23 @@ def run_single(resolution: int, batch_size: int, precision: str) -> dict:
     )
     model.compile(jit_compile=FLAGS.jit_compile)
     construction_seconds = time.perf_counter() - construction_start
+    setting = {
+        "backend": keras.backend.backend(),
+        "resolution": resolution,
+        "frames": FLAGS.frames,
+        "batch_size": batch_size,
+        "precision": precision,
+        "jit_compile": FLAGS.jit_compile,
+        "raft_iters": FLAGS.raft_iters,
+        "raft_dtype": FLAGS.raft_dtype,
+        "raft_unroll": FLAGS.raft_unroll,
+    }
     rng = np.random.default_rng(0)
     shape = (batch_size, FLAGS.frames, resolution, resolution, 3)
     if FLAGS.flops_only:
         model.optimizer.build()
         videos = rng.uniform(-1, 1, shape).astype("float32")
-        return {
-            "backend": keras.backend.backend(),
-            "resolution": resolution,
-            "frames": FLAGS.frames,
-            "batch_size": batch_size,
-            "precision": precision,
-            "raft_iters": FLAGS.raft_iters,
-            "raft_dtype": FLAGS.raft_dtype,
-            **count_flops(model, raft, videos, 0.0, precision),
-        }
+        return {**setting, **count_flops(model, raft, videos, 0.0, precision)}
     first = rng.uniform(-1, 1, shape).astype("float32")
     videos = rng.uniform(-1, 1, (batch_size * FLAGS.steps, *shape[1:])).astype("float32")
     with held_alone(FLAGS.timing_lock):
@@ -151,15 +153,7 @@ def run_single(resolution: int, batch_size: int, precision: str) -> dict:
     if FLAGS.flops:
         flops = count_flops(model, raft, videos[:batch_size], step_seconds, precision)
     return {
-        "backend": keras.backend.backend(),
-        "resolution": resolution,
-        "frames": FLAGS.frames,
-        "batch_size": batch_size,
-        "precision": precision,
-        "jit_compile": FLAGS.jit_compile,
-        "raft_iters": FLAGS.raft_iters,
-        "raft_dtype": FLAGS.raft_dtype,
-        "raft_unroll": FLAGS.raft_unroll,
+        **setting,
         "generator_parameters": model.video_generator.count_params(),
         "construction_seconds": round(construction_seconds, 2),
         "first_step_seconds_with_compile": round(compile_seconds, 2),
