@@ -375,7 +375,11 @@ def _judge(
     model, run_config: TrainConfig, config: EvalConfig
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The headline numbers (for `metrics`) and the report's "judge" section."""
-    from avlae_keras.metrics.sprites_judge import judge_trained_model
+    from avlae_keras.metrics.sprites_judge import (
+        format_verdict,
+        judge_trained_model,
+        verdict_metrics,
+    )
 
     print(f"judge: {config.judge_pairs} latent-swap pairs", flush=True)
     result = judge_trained_model(
@@ -392,6 +396,8 @@ def _judge(
     print(f"judge ({source}, {classifier['path']}): held-out accuracy", flush=True)
     accuracy = classifier["heldout"]["accuracy"]
     print("  " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()), flush=True)
+    frame_accuracy = result["frame_classifier"]["heldout"]["accuracy"]
+    print("  frames: " + ", ".join(f"{k} {v:.3f}" for k, v in frame_accuracy.items()), flush=True)
     fixed_appearance, fixed_motion = result["fixed_appearance"], result["fixed_motion"]
     values = {
         "judge_appearance_kept_under_zm_swap": fixed_appearance["appearance_kept_mean"]["fraction"],
@@ -400,7 +406,9 @@ def _judge(
         "judge_appearance_changed_under_za_swap": fixed_motion["appearance_changed_mean"][
             "fraction"
         ],
+        **verdict_metrics(result),
     }
+    print(format_verdict(result), flush=True)
     result["settings"] = {
         "pairs": config.judge_pairs,
         "generated": 4 * config.judge_pairs,

@@ -64,6 +64,7 @@ from avlae_keras.data.sprites import (
     APPEARANCE_FACTORS,
     MOTION_FACTORS,
     SPRITE_FACTORS,
+    background_image,
     generate_sprites,
 )
 from avlae_keras.data.step_batches import StepBatches, tensorflow_available
@@ -129,6 +130,7 @@ __all__ = [
     "VideoIndex",
     "VideoRecord",
     "VideoSource",
+    "background_image",
     "clip_frame_indices",
     "clip_spec",
     "count_frames",

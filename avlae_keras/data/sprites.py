@@ -59,7 +59,9 @@ class SpritesData:
         return SPRITE_FACTORS
 
 
-def _background(kind: int, height: int, width: int) -> np.ndarray:
+def background_image(kind: int, height: int, width: int) -> np.ndarray:
+    """Background texture `kind` (index into `SPRITE_FACTORS["background"]`) as (H, W, 3)
+    float32 in [0, 255]: what a clip shows where its sprite is not."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     period = max(4.0, min(height, width) / 8)
     if kind == 0:  # diagonal stripes
@@ -105,7 +107,7 @@ def _render_clip(rng: np.random.Generator, frames: int, height: int, width: int)
     dy = (y - centre[:, 0, None, None] + height / 2) % height - height / 2
     dx = (x - centre[:, 1, None, None] + width / 2) % width - width / 2
     mask = _shape_mask(factors["shape"], dy, dx, radius=0.14 * side)
-    background = _background(factors["background"], height, width)
+    background = background_image(factors["background"], height, width)
     video = np.where(mask[..., None], _COLOURS[factors["colour"]], background[None])
     return np.round(video).astype(np.uint8), factors, centre
 

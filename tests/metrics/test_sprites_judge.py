@@ -13,18 +13,23 @@ import numpy as np
 import pytest
 import scipy.special
 
-from avlae_keras.data import APPEARANCE_FACTORS, MOTION_FACTORS, SPRITE_FACTORS
+from avlae_keras.data import APPEARANCE_FACTORS, MOTION_FACTORS, SPRITE_FACTORS, background_image
 from avlae_keras.data.sprites import _render_clip
 from avlae_keras.evaluation import EvalConfig, EvaluationSetupError, evaluate
 from avlae_keras.metrics import sprites_judge
 from avlae_keras.metrics.sprites_judge import (
+    FRAME_FACTORS,
     JudgeSettings,
+    SpritesFrameJudge,
     SpritesJudge,
+    format_verdict,
     judge_scores,
     label_scores,
+    load_or_train_frame_judge,
     load_or_train_judge,
     predict_factors,
     train_judge,
+    verdict_metrics,
 )
 from tests.avlae.test_evaluation import trained_run  # noqa: F401  (a fixture)
 from tests.conftest import REPO_ROOT
@@ -52,6 +57,11 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_judge(cache_dir):
     return load_or_train_judge(SMALL)
+
+
+@pytest.fixture(scope="module")
+def small_frame_judge(cache_dir):
+    return load_or_train_frame_judge(SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +148,7 @@ def test_training_is_deterministic_for_a_seed(tiny_judge):
 
 def test_judge_config_and_label_scores():
     run_serialization_test(SpritesJudge(4, 64, appearance_frames=3, motion_width=8))
+    run_serialization_test(SpritesFrameJudge(64, width=4, hidden_units=8))
     confident = np.eye(4)[np.arange(400) % 4] * 0.96 + 0.01
     scores = label_scores(confident)
     assert scores["marginal_entropy"] == pytest.approx(np.log(4))
@@ -228,49 +239,104 @@ def from_code(values: np.ndarray, names) -> dict[str, int]:
     }
 
 
+def disentangled(a, m, rng) -> dict[str, int]:
+    return {**from_code(a, APPEARANCE_FACTORS), **from_code(m, MOTION_FACTORS)}
+
+
+def entangled(a, m, rng) -> dict[str, int]:
+    return {n: int(rng.integers(len(v))) for n, v in SPRITE_FACTORS.items()}
+
+
+def motion_from_za(a, m, rng) -> dict[str, int]:
+    """Every factor from zA: the generator ignores zM and zA sets the motion (wrong code)."""
+    return {**from_code(a, APPEARANCE_FACTORS), **from_code(a[3:], MOTION_FACTORS)}
+
+
+def motion_collapsed(a, m, rng) -> dict[str, int]:
+    """Appearance from zA; one motion for every video, so zM is ignored."""
+    return {**from_code(a, APPEARANCE_FACTORS), "direction": 2, "speed": 0, "trajectory": 1}
+
+
+def colour_collapsed(a, m, rng) -> dict[str, int]:
+    return {**disentangled(a, m, rng), "colour": 4}
+
+
 class FactorGenerator:
-    """G(zA, zM) rendering sprites; `truth` remembers the factors of every video it made.
+    """G(zA, zM) rendering sprites with the factors `factors_of(zA, zM, rng)` (rng: from a hash
+    of both codes; the start position comes from it too). `truth` remembers the factors of every
+    video it made and `frame_truth` those of every frame. With `flicker`, the first frame shows
+    the sprite in another colour, or (`flicker="vanish"`) no sprite at all."""
 
-    Disentangled: appearance factors from zA, motion factors from zM. Entangled: every factor
-    drawn from a hash of both codes. The start position comes from both codes either way."""
-
-    def __init__(self, disentangled: bool):
-        self.disentangled = disentangled
+    def __init__(self, factors_of=disentangled, flicker: str | None = None):
+        self.factors_of = factors_of
+        self.flicker = flicker
         self.truth: dict[bytes, dict[str, int]] = {}
+        self.frame_truth: dict[bytes, dict[str, int]] = {}
 
     def __call__(self, z_a, z_m):
         videos = []
         for a, m in zip(np.asarray(z_a), np.asarray(z_m)):
             rng = code_rng(a, m)
-            if self.disentangled:
-                factors = {**from_code(a, APPEARANCE_FACTORS), **from_code(m, MOTION_FACTORS)}
-            else:
-                factors = {n: int(rng.integers(len(v))) for n, v in SPRITE_FACTORS.items()}
-            video = render(factors, rng.random(2))
-            self.truth[hashlib.sha1(video.tobytes()).digest()] = factors
+            factors = self.factors_of(a, m, rng)
+            start = rng.random(2)
+            video = render(factors, start)
+            frame_factors = [{**factors, "sprite": 1} for _ in video]
+            if self.flicker == "colour":
+                other = {**factors, "colour": (factors["colour"] + 3) % 6}
+                video[0] = render(other, start)[0]
+                frame_factors[0] = {**other, "sprite": 1}
+            elif self.flicker == "vanish":
+                video[0] = (
+                    np.round(background_image(factors["background"], SIZE, SIZE)) / 127.5 - 1.0
+                )
+                frame_factors[0] = {**factors, "sprite": 0}
+            self.truth[digest(video)] = factors
+            for frame, truth in zip(video, frame_factors):
+                self.frame_truth[digest(frame)] = truth
             videos.append(video)
         return np.stack(videos)
 
 
+def digest(array: np.ndarray) -> bytes:
+    return hashlib.sha1(np.ascontiguousarray(array, np.float32).tobytes()).digest()
+
+
 class OracleJudge:
-    """A judge that knows the true factors of every video a `FactorGenerator` made."""
+    """A judge that knows the true factors of every video (or, with `frames`, of every frame) a
+    `FactorGenerator` made."""
 
-    def __init__(self, generator: FactorGenerator):
-        self.factors = list(SPRITE_FACTORS)
-        self.generator = generator
+    def __init__(self, generator: FactorGenerator, frames: bool = False):
+        self.table = generator.frame_truth if frames else generator.truth
+        classes = FRAME_FACTORS if frames else SPRITE_FACTORS
+        self.classes = {name: len(values) for name, values in classes.items()}
+        self.factors = list(self.classes)
 
-    def predict_on_batch(self, videos):
-        truth = [self.generator.truth[hashlib.sha1(v.tobytes()).digest()] for v in videos]
+    def predict_on_batch(self, inputs):
+        truth = [self.table[digest(x)] for x in inputs]
         return {
-            name: 30.0 * np.eye(len(values))[[t[name] for t in truth]]
-            for name, values in SPRITE_FACTORS.items()
+            name: 30.0 * np.eye(k)[[t[name] for t in truth]] for name, k in self.classes.items()
         }
 
 
-def swap_scores(disentangled: bool, judge=None) -> dict:
-    generate = FactorGenerator(disentangled)
+# Two independent uniform labels differ with probability 1 - 1/K.
+UNIFORM_CHANGE = {name: 1.0 - 1.0 / len(values) for name, values in SPRITE_FACTORS.items()}
+
+
+def swap_scores(factors_of=disentangled, judge=None, flicker=None, frame_judge=None) -> dict:
+    generate = FactorGenerator(factors_of, flicker)
     judge = judge or OracleJudge(generate)
-    return judge_scores(generate, LATENT, judge, num_pairs=48, batch_size=16, seed=2)
+    if frame_judge == "oracle":
+        frame_judge = OracleJudge(generate, frames=True)
+    return judge_scores(
+        generate,
+        LATENT,
+        judge,
+        frame_judge=frame_judge,
+        real_changed=UNIFORM_CHANGE,
+        num_pairs=48,
+        batch_size=16,
+        seed=2,
+    )
 
 
 def means(scores: dict) -> dict[str, float]:
@@ -283,8 +349,12 @@ def means(scores: dict) -> dict[str, float]:
     }
 
 
+def selectivities(scores: dict) -> dict[str, float]:
+    return {name: value["selectivity"] for name, value in scores["selectivity"].items()}
+
+
 def test_swap_scores_with_a_perfect_judge():
-    good, bad = swap_scores(disentangled=True), swap_scores(disentangled=False)
+    good, bad = swap_scores(disentangled), swap_scores(entangled)
     assert good["num_pairs"] == 48
     # zA alone fixes the appearance and zM alone the motion: every label stays.
     assert means(good)["appearance_kept"] == means(good)["motion_kept"] == 1.0
@@ -305,14 +375,105 @@ def test_swap_scores_with_a_perfect_judge():
         assert score["conditional_entropy"] < 1e-3
 
 
+def test_selectivity_is_one_only_for_the_right_code():
+    good = selectivities(swap_scores(disentangled))
+    bad = selectivities(swap_scores(entangled))
+    print("disentangled", good, "entangled", bad)
+    assert set(good) == set(SPRITE_FACTORS)
+    # S = (kept under the other code's swap - kept under its own) / change between real clips.
+    for name in SPRITE_FACTORS:
+        assert 0.6 < good[name] < 1.4, name
+        assert abs(bad[name]) < 0.35, name
+    assert np.mean(list(good.values())) == pytest.approx(1.0, abs=0.15)
+    assert abs(np.mean(list(bad.values()))) < 0.15
+    se = swap_scores(disentangled)["selectivity"]["colour"]
+    assert 0.0 < se["se"] < 0.2 and se["n"] == 48
+
+
+def test_a_collapsed_or_ignored_factor_scores_zero():
+    # zM ignored, the motion the same for every video: each motion label is kept under any swap.
+    ignored = selectivities(swap_scores(motion_collapsed))
+    for name in MOTION_FACTORS:
+        assert ignored[name] == 0.0, name
+    for name in APPEARANCE_FACTORS:
+        assert ignored[name] > 0.6, name
+    collapsed = selectivities(swap_scores(colour_collapsed))
+    assert collapsed["colour"] == 0.0
+    assert collapsed["shape"] > 0.6 and collapsed["direction"] > 0.6
+    # zM ignored, zA setting the motion: the wrong code, a negative selectivity.
+    wrong = selectivities(swap_scores(motion_from_za))
+    for name in MOTION_FACTORS:
+        assert wrong[name] < -0.6, name
+
+
+def test_verdict_metrics_of_constructed_generators():
+    scores = swap_scores(motion_collapsed, flicker="colour", frame_judge="oracle")
+    real = {name: {"inception_score": float(len(v))} for name, v in SPRITE_FACTORS.items()}
+    result = {**scores, "real_samples": real}
+    values = verdict_metrics(result)
+    chosen = selectivities(scores)
+    assert values["judge_selectivity_motion"] == 0.0
+    assert values["judge_selectivity_appearance"] == pytest.approx(
+        np.mean([chosen[n] for n in APPEARANCE_FACTORS])
+    )
+    assert values["judge_selectivity_min"] == min(chosen.values())
+    # One motion for every video: its Inception Score is 1.
+    assert values["judge_is_ratio_min"] == pytest.approx(1.0 / 4)
+    # Neither code shared: a collapsed factor is always kept.
+    assert values["judge_neither_kept_motion"] == 1.0
+    assert 0.1 < values["judge_neither_kept_appearance"] < 0.4
+    # Every video changes colour after its first frame.
+    assert values["judge_temporal_consistency"] == 0.0
+    assert values["judge_sprite_absent_frames"] == 0.0
+    assert "judge_temporal_consistency_real" not in values  # no real-clip reference given
+    text = format_verdict({**result, "real_random_pairs_changed": scores["random_pairs_changed"]})
+    assert "selectivity_motion 0.000" in text and "colour" in text
+
+
+def test_temporal_consistency_of_constructed_generators():
+    steady = swap_scores(disentangled, frame_judge="oracle")["temporal"]
+    assert steady["consistent"]["fraction"] == 1.0
+    assert steady["sprite_absent_frames"]["fraction"] == 0.0
+    assert steady["consistent"]["n"] == 4 * 48
+    vanishing = swap_scores(disentangled, flicker="vanish", frame_judge="oracle")["temporal"]
+    assert vanishing["sprite_absent_frames"]["fraction"] == pytest.approx(1 / FRAMES)
+    assert vanishing["videos_with_absent_frame"]["fraction"] == 1.0
+    assert vanishing["sprite_absent_by_frame"] == [1.0] + [0.0] * (FRAMES - 1)
+    colour = swap_scores(disentangled, flicker="colour", frame_judge="oracle")["temporal"]
+    assert colour["consistent_per_factor"]["colour"]["fraction"] == 0.0
+    assert colour["consistent_per_factor"]["shape"]["fraction"] == 1.0
+
+
 def test_swap_scores_with_the_trained_judge(small_judge):
     judge, _ = small_judge
-    good = means(swap_scores(disentangled=True, judge=judge))
-    bad = means(swap_scores(disentangled=False, judge=judge))
-    print("disentangled", good, "entangled", bad)
-    assert good["appearance_kept"] > 0.8 and good["motion_kept"] > 0.75
-    assert good["appearance_kept"] > bad["appearance_kept"] + 0.4
-    assert good["motion_kept"] > bad["motion_kept"] + 0.25
+    good = swap_scores(disentangled, judge=judge)
+    bad = swap_scores(entangled, judge=judge)
+    print("disentangled", means(good), "entangled", means(bad))
+    assert means(good)["appearance_kept"] > 0.8 and means(good)["motion_kept"] > 0.75
+    assert means(good)["appearance_kept"] > means(bad)["appearance_kept"] + 0.4
+    assert means(good)["motion_kept"] > means(bad)["motion_kept"] + 0.25
+    assert verdict_metrics(good)["judge_selectivity_appearance"] > 0.7
+    assert verdict_metrics(good)["judge_selectivity_motion"] > 0.5
+    assert abs(verdict_metrics(bad)["judge_selectivity_appearance"]) < 0.3
+
+
+def test_the_trained_frame_judge_sees_flicker_and_missing_sprites(small_frame_judge):
+    frame_judge, results = small_frame_judge
+    heldout = results["heldout"]
+    print(heldout["accuracy"], heldout["temporal"]["consistent"])
+    assert heldout["accuracy"]["colour"] > 0.95 and heldout["accuracy"]["background"] > 0.95
+    assert heldout["accuracy"]["sprite"] > 0.95
+    assert heldout["sprite_free_frames_called_absent"]["fraction"] > 0.9
+    # The small judge is unsure of shapes (about 0.7 per frame), so few real clips get the same
+    # shape in all their frames; the default judge: 0.97 per frame, 0.85 of clips.
+    assert heldout["temporal"]["consistent_per_factor"]["colour"]["fraction"] > 0.9
+    steady = swap_scores(disentangled, frame_judge=frame_judge)["temporal"]
+    colour = swap_scores(disentangled, flicker="colour", frame_judge=frame_judge)["temporal"]
+    vanish = swap_scores(disentangled, flicker="vanish", frame_judge=frame_judge)["temporal"]
+    assert steady["consistent_per_factor"]["colour"]["fraction"] > 0.9
+    assert colour["consistent_per_factor"]["colour"]["fraction"] < 0.1
+    assert vanish["sprite_absent_by_frame"][0] > 0.9
+    assert max(vanish["sprite_absent_by_frame"][1:]) < 0.1
 
 
 # --- scripts/evaluate.py --metrics=judge ---------------------------------------------------------
@@ -361,12 +522,29 @@ def test_evaluate_writes_the_judge_section(trained_run, tiny_judge, tmp_path):  
         assert set(section[key]) == set(SPRITE_FACTORS), key
     assert set(section["fixed_appearance"]["appearance_kept"]) == set(APPEARANCE_FACTORS)
     assert set(section["fixed_motion"]["motion_kept"]) == set(MOTION_FACTORS)
-    assert set(saved["metrics"]) == {
+    fractions = {
         "judge_appearance_kept_under_zm_swap",
         "judge_motion_changed_under_zm_swap",
         "judge_motion_kept_under_za_swap",
         "judge_appearance_changed_under_za_swap",
+        "judge_temporal_consistency",
+        "judge_temporal_consistency_real",
+        "judge_sprite_absent_frames",
+        "judge_sprite_absent_frames_real",
+        "judge_neither_kept_appearance",
+        "judge_neither_kept_motion",
     }
-    assert all(0.0 <= value <= 1.0 for value in saved["metrics"].values())
+    verdict = {
+        "judge_selectivity_appearance",
+        "judge_selectivity_motion",
+        "judge_selectivity_min",
+        "judge_is_ratio_min",
+    }
+    assert set(saved["metrics"]) == fractions | verdict
+    assert all(0.0 <= saved["metrics"][key] <= 1.0 for key in fractions)
+    assert saved["metrics"]["judge_is_ratio_min"] > 0
+    assert set(section["selectivity"]) == set(SPRITE_FACTORS)
+    assert section["temporal"]["consistent"]["n"] == 24
+    assert set(section["frame_classifier"]["heldout"]["accuracy"]) == set(FRAME_FACTORS)
     assert saved["samples"]["judge"] == {"pairs": 6, "generated": 24}
     assert report["metrics"] == saved["metrics"]
