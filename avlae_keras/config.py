@@ -171,6 +171,19 @@ class TrainConfig(RunConfig):
         choices=("input", "every_block", "split"),
         role=ARCHITECTURE,
     )
+    generator_temporal_padding: str = option(
+        "zeros",
+        "What G's temporal convolutions see beyond the end frames: zeros ('same' padding) or "
+        "the end frames replicated.",
+        choices=("zeros", "replicate"),
+        role=MODEL,
+    )
+    generator_initial_frames: int | None = option(
+        None,
+        "Frames G's first block makes from wV, doubled by the next blocks up to --frames "
+        "(default min(frames, 4); --frames: no temporal upsampling).",
+        role=ARCHITECTURE,
+    )
     mapping_lr_multiplier: float = option(
         0.01,
         "Learning-rate multiplier of FA and FM (1: plain Dense layers at the optimizer's rate).",
@@ -279,6 +292,15 @@ class TrainConfig(RunConfig):
                 "latent_injection",
                 "split modulates the normalisation after each temporal convolution, which needs it",
                 "add --generator_normalize_each_conv or use every_block",
+            )
+        initial = self.generator_initial_frames
+        if initial is not None and (
+            initial < 1 or initial & (initial - 1) or initial > self.frames
+        ):
+            _fail(
+                "generator_initial_frames",
+                f"{initial} is not a power of two <= --frames={self.frames}",
+                "leave it out (min(frames, 4)) or pass --frames",
             )
         if self.learning_rate <= 0:
             _fail("learning_rate", f"must be > 0, got {self.learning_rate}", "use 2e-4 (the paper)")

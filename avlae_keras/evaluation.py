@@ -14,8 +14,10 @@ Metrics (`--metrics`, comma-separated):
   (RAFT flow, colour histograms) and, when the run trained on `sprites`, the factor table of the
   encoders on held-out sprites (see `avlae_keras.metrics.disentanglement`). Needs only RAFT.
 - `judge` (sprites runs only): a classifier of the sprites factors, trained on real clips like
-  the run's (cached), labels generated videos: per-factor Inception Scores and how often labels
-  stay or change under latent swaps (see `avlae_keras.metrics.sprites_judge`). Needs nothing.
+  the run's (cached), labels generated videos: per-factor Inception Scores, how often labels
+  stay or change under latent swaps, each factor's selectivity, and (a second classifier, of
+  single frames) temporal consistency (see `avlae_keras.metrics.sprites_judge`); with the
+  diversity ratio of 64 generated videos against 64 held-out clips. Needs nothing.
 
 FVD, FID and IS need 16-frame clips (what I3D and ResNeXt were trained on). Every requirement
 (weights files, frames, RAFT weights) is checked before the model is loaded or any video made.
@@ -266,6 +268,7 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
     if "judge" in metrics:
         judge_values, judge = _judge(model, run_config, config)
         values.update(judge_values)
+        values["diversity_ratio"] = diversity_ratio(model, run_config, DIVERSITY_VIDEOS)
         samples["judge"] = {"pairs": config.judge_pairs, "generated": 4 * config.judge_pairs}
 
     report = {
@@ -369,6 +372,25 @@ def _disentanglement(model, run_config: TrainConfig, config: EvalConfig) -> dict
             values[f"factor_accuracy/{factor}/chance_sem"] = table["chance_sem"][factor]
         samples["factor_videos"] = len(clips)
     return {"values": values, "details": details, "samples": samples}
+
+
+# Videos behind the judge's diversity ratio (generated and held-out real, each).
+DIVERSITY_VIDEOS = 64
+
+
+def diversity_ratio(model, run_config: TrainConfig, num: int = DIVERSITY_VIDEOS) -> float:
+    """The training health statistic `diversity_ratio` measured on `num` generated videos
+    (seeds 1000, 1001, ...; 16 at a time) against `num` held-out real clips: the spread across
+    samples (std, averaged over pixels) of generated over real. Near 0: one video for every
+    latent; about 1: as varied as the data."""
+    from avlae_keras.model import batch_spread
+
+    source, _ = heldout_source(run_config, num)
+    real, _ = evaluation_clips(source, run_config, num)
+    fake = np.concatenate(
+        [np.asarray(model.generate(16, seed=1000 + i)) for i in range(max(1, num // 16))]
+    )
+    return float(batch_spread(fake)) / float(batch_spread(real))
 
 
 def _judge(

@@ -275,6 +275,10 @@ class AVLAE(TrainStep, keras.Model):
         generator_bias: biases in G's convolutions.
         latent_injection: "input" (the paper), "every_block" (wV modulates every block) or
             "split" (wM after temporal, wA after spatial convolutions; see `VideoGenerator`).
+        generator_temporal_padding: "zeros" or "replicate": what G's temporal convolutions see
+            beyond the end frames (see `SpatioTemporalUpBlock`).
+        generator_initial_frames: frames of G's first block (None: min(frames, 4); see
+            `VideoGenerator`).
         mapping_lr_multiplier: learning-rate multiplier of FA and FM (1: plain Dense layers;
             otherwise `ScaledDense` layers).
         normalize_latents: FA and FM normalise z to unit root-mean-square first.
@@ -304,6 +308,8 @@ class AVLAE(TrainStep, keras.Model):
         generator_normalize_each_conv: bool = True,
         generator_bias: bool = True,
         latent_injection: str = "every_block",
+        generator_temporal_padding: str = "zeros",
+        generator_initial_frames: int | None = None,
         mapping_lr_multiplier: float = 0.01,
         normalize_latents: bool = True,
         minibatch_stddev_group: int = 4,
@@ -339,6 +345,8 @@ class AVLAE(TrainStep, keras.Model):
             normalize_each_conv=generator_normalize_each_conv,
             use_bias=generator_bias,
             latent_injection=latent_injection,
+            temporal_padding=generator_temporal_padding,
+            initial_frames=generator_initial_frames,
             dtype=policy,
             name="video_generator",
         )
@@ -396,6 +404,8 @@ class AVLAE(TrainStep, keras.Model):
         self.generator_normalize_each_conv = generator_normalize_each_conv
         self.generator_bias = generator_bias
         self.latent_injection = latent_injection
+        self.generator_temporal_padding = generator_temporal_padding
+        self.generator_initial_frames = generator_initial_frames
         self.mapping_lr_multiplier = mapping_lr_multiplier
         self.normalize_latents = normalize_latents
         self.minibatch_stddev_group = minibatch_stddev_group
@@ -794,6 +804,8 @@ class AVLAE(TrainStep, keras.Model):
             "generator_normalize_each_conv": self.generator_normalize_each_conv,
             "generator_bias": self.generator_bias,
             "latent_injection": self.latent_injection,
+            "generator_temporal_padding": self.generator_temporal_padding,
+            "generator_initial_frames": self.generator_initial_frames,
             "mapping_lr_multiplier": self.mapping_lr_multiplier,
             "normalize_latents": self.normalize_latents,
             "minibatch_stddev_group": self.minibatch_stddev_group,

@@ -64,23 +64,9 @@ def train(workdir: str) -> float:
     return time.perf_counter() - start
 
 
-def diversity_ratio(model, run_config, num: int) -> float:
-    import numpy as np
-
-    from avlae_keras.data import evaluation_clips, heldout_source
-    from avlae_keras.model import batch_spread
-
-    source, _ = heldout_source(run_config, num)
-    real, _ = evaluation_clips(source, run_config, num)
-    fake = np.concatenate(
-        [np.asarray(model.generate(16, seed=1000 + i)) for i in range(max(1, num // 16))]
-    )
-    return float(batch_spread(fake)) / float(batch_spread(real))
-
-
 def measure(workdir: str) -> dict:
     from avlae_keras.config import EvalConfig
-    from avlae_keras.evaluation import evaluate
+    from avlae_keras.evaluation import diversity_ratio, evaluate
     from avlae_keras.workdir import load_trained_model
 
     start = time.perf_counter()

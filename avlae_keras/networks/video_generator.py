@@ -30,6 +30,7 @@ def generator_channels(resolution: int, base_channels: int, max_multiplier: int 
 
 GENERATOR_NORMALIZATIONS = ("layer", "instance")
 LATENT_INJECTIONS = ("input", "every_block", "split")
+TEMPORAL_PADDINGS = ("zeros", "replicate")
 
 
 def _normalization_layer(kind: str, filters: int, dtype_policy, name: str) -> keras.layers.Layer:
@@ -104,6 +105,10 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         split_latents: the code is concat(wA, wM): wM modulates the normalisation after the
             temporal convolution and wA the one after the spatial convolution (needs
             `normalize_each_conv`).
+        temporal_padding: what the temporal convolution sees beyond the first and last frame:
+            "zeros" ('same' padding: an end frame is made from fewer taps than the others, and
+            a stride-2 transposed convolution gives it a single tap) or "replicate" (the end
+            frames repeated, so that every output frame is made from as many taps).
     """
 
     def __init__(
@@ -118,18 +123,27 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         use_bias: bool = False,
         modulated: bool = False,
         split_latents: bool = False,
+        temporal_padding: str = "zeros",
         **kwargs,
     ):
         if split_latents and not (modulated and normalize_each_conv):
             raise ValueError("split_latents needs modulated=True and normalize_each_conv=True.")
+        if temporal_padding not in TEMPORAL_PADDINGS:
+            raise ValueError(
+                f"temporal_padding must be one of {TEMPORAL_PADDINGS}, got {temporal_padding!r}."
+            )
         super().__init__(**kwargs)
         initializer = keras.initializers.RandomNormal(stddev=0.02)
         if from_single_position:
-            temporal_kernel, temporal_padding = temporal_size, "valid"
+            temporal_kernel, conv_padding = temporal_size, "valid"
             spatial_kernel, spatial_padding = INITIAL_SIZE, "valid"
         else:
-            temporal_kernel, temporal_padding = (4 if temporal_stride == 2 else 3), "same"
+            temporal_kernel = 4 if temporal_stride == 2 else 3
+            conv_padding = "same" if temporal_padding == "zeros" else "valid"
             spatial_kernel, spatial_padding = 4, "same"
+        # Replicated end frames: one frame on each side, then the frames 'same' would keep.
+        self._replicate = temporal_padding == "replicate" and not from_single_position
+        self._crop = temporal_stride + (temporal_kernel - temporal_stride) // 2
         stages = ("temporal", "spatial") if normalize_each_conv else ("spatial",)
 
         # === Layers ===
@@ -137,7 +151,7 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
             filters,
             (temporal_kernel, 1, 1),
             strides=(temporal_stride, 1, 1),
-            padding=temporal_padding,
+            padding=conv_padding,
             use_bias=use_bias,
             kernel_initializer=initializer,
             dtype=self.dtype_policy,
@@ -182,10 +196,11 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         self.use_bias = use_bias
         self.modulated = modulated
         self.split_latents = split_latents
+        self.temporal_padding = temporal_padding
 
     def build(self, input_shape, latent_shape=None):
         self.temporal_conv.build(input_shape)
-        shapes = {"temporal": self.temporal_conv.compute_output_shape(input_shape)}
+        shapes = {"temporal": self._temporal_output_shape(input_shape)}
         self.spatial_conv.build(shapes["temporal"])
         shapes["spatial"] = self.spatial_conv.compute_output_shape(shapes["temporal"])
         for stage, normalization in self.normalizations.items():
@@ -205,17 +220,31 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
             x = self.modulations[stage](x, w)
         return ops.relu(x)
 
+    def _temporal_output_shape(self, input_shape):
+        if not self._replicate:
+            return self.temporal_conv.compute_output_shape(input_shape)
+        batch, frames, *rest = input_shape
+        return (batch, frames * self.temporal_stride, *rest[:-1], self.filters)
+
+    def _temporal(self, x):
+        if not self._replicate:
+            return self.temporal_conv(x)
+        frames = x.shape[1]
+        # "symmetric" padding by one frame repeats the end frame (and works on every backend).
+        x = ops.pad(x, [(0, 0), (1, 1), (0, 0), (0, 0), (0, 0)], mode="symmetric")
+        x = self.temporal_conv(x)
+        return x[:, self._crop : self._crop + frames * self.temporal_stride]
+
     def call(self, inputs, w=None):
         if self.modulations and w is None:
             raise ValueError(f"{self.name} is modulated: pass the latent code w.")
-        x = self.temporal_conv(inputs)
+        x = self._temporal(inputs)
         if self.normalize_each_conv:
             x = self._normalize(x, "temporal", w)
         return self._normalize(self.spatial_conv(x), "spatial", w)
 
     def compute_output_shape(self, input_shape, latent_shape=None):
-        shape = self.temporal_conv.compute_output_shape(input_shape)
-        return self.spatial_conv.compute_output_shape(shape)
+        return self.spatial_conv.compute_output_shape(self._temporal_output_shape(input_shape))
 
     def get_config(self):
         return {
@@ -230,6 +259,7 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
             "use_bias": self.use_bias,
             "modulated": self.modulated,
             "split_latents": self.split_latents,
+            "temporal_padding": self.temporal_padding,
         }
 
 
@@ -253,6 +283,11 @@ class VideoGenerator(keras.layers.Layer):
             "every_block" (wV also modulates every normalisation, as ALAE and StyleGAN) or
             "split" (every block, wM after temporal and wA after spatial convolutions, as
             G3AN feeds its motion and appearance streams; needs `normalize_each_conv`).
+        temporal_padding: "zeros" or "replicate" (see `SpatioTemporalUpBlock`).
+        initial_frames: frames made by the first block from wV, a power of two dividing
+            `frames` (default min(frames, 4)); each of the next blocks doubles them until
+            `frames`. `frames` itself: no temporal upsampling, every frame has its own slice of
+            the first block's kernel.
     """
 
     def __init__(
@@ -265,6 +300,8 @@ class VideoGenerator(keras.layers.Layer):
         normalize_each_conv: bool = False,
         use_bias: bool = False,
         latent_injection: str = "input",
+        temporal_padding: str = "zeros",
+        initial_frames: int | None = None,
         **kwargs,
     ):
         if latent_injection not in LATENT_INJECTIONS:
@@ -273,10 +310,13 @@ class VideoGenerator(keras.layers.Layer):
             )
         super().__init__(**kwargs)
         channels = generator_channels(resolution, base_channels, max_channel_multiplier)
-        frame_doublings = _check_power_of_two("frames", frames, 1) - min(
-            2, _check_power_of_two("frames", frames, 1)
-        )
-        initial_frames = frames // 2**frame_doublings
+        log_frames = _check_power_of_two("frames", frames, 1)
+        if initial_frames is None:
+            initial_frames = frames // 2 ** (log_frames - min(2, log_frames))
+        log_initial = _check_power_of_two("initial_frames", initial_frames, 1)
+        if initial_frames > frames:
+            raise ValueError(f"initial_frames={initial_frames} exceeds frames={frames}.")
+        frame_doublings = log_frames - log_initial
         if frame_doublings > len(channels) - 1:
             raise ValueError(
                 f"frames={frames} needs {frame_doublings} temporal doublings but resolution "
@@ -289,6 +329,7 @@ class VideoGenerator(keras.layers.Layer):
             "use_bias": use_bias,
             "modulated": latent_injection != "input",
             "split_latents": latent_injection == "split",
+            "temporal_padding": temporal_padding,
             "dtype": self.dtype_policy,
         }
 
@@ -323,6 +364,8 @@ class VideoGenerator(keras.layers.Layer):
         self.normalize_each_conv = normalize_each_conv
         self.use_bias = use_bias
         self.latent_injection = latent_injection
+        self.temporal_padding = temporal_padding
+        self.initial_frames = initial_frames
 
     def build(self, input_shape):
         shape = (input_shape[0], 1, 1, 1, input_shape[-1])
@@ -356,4 +399,6 @@ class VideoGenerator(keras.layers.Layer):
             "normalize_each_conv": self.normalize_each_conv,
             "use_bias": self.use_bias,
             "latent_injection": self.latent_injection,
+            "temporal_padding": self.temporal_padding,
+            "initial_frames": self.initial_frames,
         }

@@ -540,9 +540,9 @@ def test_evaluate_writes_the_judge_section(trained_run, tiny_judge, tmp_path):  
         "judge_selectivity_min",
         "judge_is_ratio_min",
     }
-    assert set(saved["metrics"]) == fractions | verdict
+    assert set(saved["metrics"]) == fractions | verdict | {"diversity_ratio"}
     assert all(0.0 <= saved["metrics"][key] <= 1.0 for key in fractions)
-    assert saved["metrics"]["judge_is_ratio_min"] > 0
+    assert saved["metrics"]["judge_is_ratio_min"] > 0 and saved["metrics"]["diversity_ratio"] > 0
     assert set(section["selectivity"]) == set(SPRITE_FACTORS)
     assert section["temporal"]["consistent"]["n"] == 24
     assert set(section["frame_classifier"]["heldout"]["accuracy"]) == set(FRAME_FACTORS)
