@@ -226,3 +226,61 @@ def test_split_injection_modulates_time_with_wm_and_space_with_wa():
     assert block.modulations["spatial"].to_scale_and_shift.kernel.shape[0] == 4
     with pytest.raises(ValueError, match="normalize_each_conv"):
         VideoGenerator(resolution=16, frames=4, base_channels=4, latent_injection="split")
+
+
+@pytest.mark.parametrize("temporal_stride", [1, 2])
+def test_replicated_end_frames_are_made_like_the_others(temporal_stride):
+    """With temporal_padding="replicate" every frame of a temporal convolution is made from as
+    many taps: from a video constant in time, the frames of one phase of the stride are all the
+    same, the end frames too (with zeros, the end frames differ); and with zero frames in place
+    of the replicas it computes what 'same' padding computes."""
+    from avlae_keras.networks.video_generator import SpatioTemporalUpBlock
+
+    blocks = {
+        padding: SpatioTemporalUpBlock(6, temporal_stride=temporal_stride, temporal_padding=padding)
+        for padding in ("zeros", "replicate")
+    }
+    shape = (2, 4, 4, 4, 5)
+    for block in blocks.values():
+        block.build(shape)
+    blocks["replicate"].set_weights(blocks["zeros"].get_weights())
+    frame = np.random.default_rng(0).standard_normal((2, 1, 4, 4, 5)).astype("float32")
+    constant = np.repeat(frame, 4, axis=1)
+    outputs = {
+        padding: keras.ops.convert_to_numpy(block._temporal(constant))
+        for padding, block in blocks.items()
+    }
+    assert outputs["replicate"].shape == (2, 4 * temporal_stride, 4, 4, 6)
+    phase = np.arange(4 * temporal_stride) % temporal_stride
+    first = {padding: output[:, phase] for padding, output in outputs.items()}
+    assert np.abs(outputs["replicate"] - first["replicate"]).max() < 1e-5
+    assert np.abs(outputs["zeros"] - first["zeros"]).max() > 1e-2
+    replicate = blocks["replicate"]
+    padded = np.pad(constant, [(0, 0), (1, 1), (0, 0), (0, 0), (0, 0)])
+    with_zeros = keras.ops.convert_to_numpy(replicate.temporal_conv(padded))
+    cropped = with_zeros[:, replicate._crop : replicate._crop + 4 * temporal_stride]
+    np.testing.assert_allclose(cropped, outputs["zeros"], atol=1e-5)
+    assert keras.ops.convert_to_numpy(replicate(constant)).shape == (
+        2,
+        4 * temporal_stride,
+        8,
+        8,
+        6,
+    )
+
+
+def test_initial_frames_set_where_frames_are_made():
+    doubling = VideoGenerator(resolution=16, frames=8, base_channels=4)
+    direct = VideoGenerator(
+        resolution=16, frames=8, base_channels=4, initial_frames=8, temporal_padding="replicate"
+    )
+    assert [b.temporal_stride for b in doubling.blocks] == [1, 2, 1]
+    assert [b.temporal_stride for b in direct.blocks] == [1, 1, 1]
+    direct.build((None, 8))
+    assert direct.blocks[0].temporal_conv.kernel.shape[0] == 8
+    codes = np.random.default_rng(0).standard_normal((2, 8)).astype("float32")
+    assert keras.ops.convert_to_numpy(direct(codes)).shape == (2, 8, 16, 16, 3)
+    run_serialization_test(direct.__class__.from_config(direct.get_config()))
+    for bad in (3, 16):
+        with pytest.raises(ValueError, match="initial_frames"):
+            VideoGenerator(resolution=16, frames=8, base_channels=4, initial_frames=bad)
