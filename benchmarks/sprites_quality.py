@@ -7,10 +7,10 @@ Runs `scripts/train.py` with the flagfile (plus `--steps` when given) in a subpr
 it whole (start-up and compilation included; a rerun on the same --workdir resumes, so its time
 is only that of the missing steps). Then, on the newest checkpoint:
 
-- the diversity ratio: the spread of 64 generated videos (the std across samples, averaged over
-  pixels) over the same for 64 held-out real clips;
 - the sprites judge (`evaluate.py --metrics=judge`): per-factor Inception Score next to real
-  clips', and how the judge's labels behave under latent swaps;
+  clips', how the judge's labels behave under latent swaps, each factor's selectivity, temporal
+  consistency, and the diversity ratio (the spread of 64 generated videos, the std across
+  samples averaged over pixels, over the same for 64 held-out real clips);
 - the latent-swap consistency ratios (`evaluate.py --metrics=disentanglement`), with a smaller
   number of pairs and flows at 64 px so that the CPU finishes in minutes.
 
@@ -42,7 +42,6 @@ flags.DEFINE_list("extra_flags", [], "More training flags, e.g. --extra_flags=--
 flags.DEFINE_string("name", None, "Title of the RESULTS.md section (default: the flagfile).")
 flags.DEFINE_integer("num_pairs", 64, "Latent-swap pairs of the consistency metrics.")
 flags.DEFINE_integer("judge_pairs", 256, "Latent-swap pairs (and samples) the judge labels.")
-flags.DEFINE_integer("diversity_samples", 64, "Videos behind the diversity ratio.")
 flags.DEFINE_string("results", str(REPO_ROOT / "benchmarks" / "RESULTS.md"), "File to append to.")
 flags.DEFINE_bool("skip_training", False, "Only measure the newest checkpoint of --workdir.")
 flags.DEFINE_string("from_report", None, "Only write the section of a saved report JSON.")
@@ -66,12 +65,9 @@ def train(workdir: str) -> float:
 
 def measure(workdir: str) -> dict:
     from avlae_keras.config import EvalConfig
-    from avlae_keras.evaluation import diversity_ratio, evaluate
-    from avlae_keras.workdir import load_trained_model
+    from avlae_keras.evaluation import evaluate
 
     start = time.perf_counter()
-    model, checkpoint, run_config = load_trained_model(workdir)
-    diversity = diversity_ratio(model, run_config, FLAGS.diversity_samples)
     report = evaluate(
         EvalConfig(
             workdir=workdir,
@@ -82,9 +78,8 @@ def measure(workdir: str) -> dict:
             out=str(Path(workdir) / "eval" / "sprites_quality.json"),
         )
     )
-    report["diversity_ratio"] = diversity
+    report["diversity_ratio"] = report["metrics"]["diversity_ratio"]
     report["evaluation_seconds"] = time.perf_counter() - start
-    report["step"] = checkpoint.step
     return report
 
 
@@ -104,7 +99,7 @@ def _format_section(name: str, report: dict, train_seconds: float | None, pictur
         "",
         "| measure | value |",
         "| --- | --- |",
-        f"| diversity ratio ({FLAGS.diversity_samples} generated / real videos) | "
+        "| diversity ratio (64 generated / 64 real videos) | "
         f"{report['diversity_ratio']:.2f} |",
     ]
     lines += [
@@ -123,8 +118,8 @@ def _format_section(name: str, report: dict, train_seconds: float | None, pictur
             "independent real clips.",
             "",
             "| factor | judge accuracy | IS generated | IS real | kept, zM swapped | "
-            "kept, zA swapped | changed, real pairs |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "kept, zA swapped | changed, real pairs | selectivity S |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for factor, factor_accuracy in accuracy.items():
             kept_zm = fixed_appearance.get("appearance_kept", {}).get(factor) or {
@@ -138,8 +133,16 @@ def _format_section(name: str, report: dict, train_seconds: float | None, pictur
                 f"| {judge['samples'][factor]['inception_score']:.2f} "
                 f"| {judge['real_samples'][factor]['inception_score']:.2f} "
                 f"| {kept_zm['fraction']:.2f} | {kept_za['fraction']:.2f} "
-                f"| {judge['real_random_pairs_changed'][factor]['fraction']:.2f} |"
+                f"| {judge['real_random_pairs_changed'][factor]['fraction']:.2f} "
+                f"| {judge['selectivity'][factor]['selectivity']:+.2f} |"
             )
+        by_frame = judge["temporal"]["sprite_absent_by_frame"]
+        lines += [
+            "",
+            "Frames without a sprite (frame judge), by frame index: "
+            + ", ".join(f"{value:.2f}" for value in by_frame)
+            + ".",
+        ]
     factors = sorted({key.split("/")[1] for key in values if key.startswith("factor_accuracy")})
     if factors:
         lines += [

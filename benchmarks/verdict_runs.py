@@ -100,6 +100,7 @@ def measure(workdir: Path, step: int) -> dict:
             metrics=("judge",),
             step=step,
             judge_pairs=FLAGS.judge_pairs,
+            verbose=0,
             out=str(workdir / "eval" / f"verdict_step_{step}.json"),
         )
     )
