@@ -152,9 +152,9 @@ class TrainConfig(RunConfig):
     )
     generator_normalization: str = option(
         "instance",
-        "G's normalisation: per position over channels (layer) or per sample and channel "
-        "(instance).",
-        choices=("layer", "instance"),
+        "G's normalisation: per position over channels (layer), per sample and channel "
+        "(instance), or per sample, channel and frame (frame).",
+        choices=("layer", "instance", "frame"),
         role=ARCHITECTURE,
     )
     generator_normalize_each_conv: bool = option(

@@ -270,7 +270,7 @@ class AVLAE(TrainStep, keras.Model):
         The next seven options are where the paper is silent; their defaults are the recipe
         that learns (README, "Training recipe"), and `configs/paper_literal.flags` selects the
         literal reading (layer, False, False, "input", 1.0, False, 0).
-        generator_normalization: "layer" or "instance" (see `SpatioTemporalUpBlock`).
+        generator_normalization: "layer", "instance" or "frame" (see `SpatioTemporalUpBlock`).
         generator_normalize_each_conv: normalise after both of each block's convolutions.
         generator_bias: biases in G's convolutions.
         latent_injection: "input" (the paper), "every_block" (wV modulates every block) or

@@ -99,8 +99,7 @@ def _format_section(name: str, report: dict, train_seconds: float | None, pictur
         "",
         "| measure | value |",
         "| --- | --- |",
-        "| diversity ratio (64 generated / 64 real videos) | "
-        f"{report['diversity_ratio']:.2f} |",
+        f"| diversity ratio (64 generated / 64 real videos) | {report['diversity_ratio']:.2f} |",
     ]
     lines += [
         f"| {key} | {value:.3f} |"

@@ -10,10 +10,11 @@ measure chosen checkpoints, and keep one row per (setting, seed, step).
 Each seed trains `scripts/train.py --flagfile=<--flagfile_name> --seed=<seed>` plus
 `--extra_flags` into `<runs_dir>/<name>_s<seed>` (a rerun resumes, so a longer `--steps` extends
 a run), keeping a checkpoint and a samples picture at every `--eval_steps` step. Each such
-checkpoint is then measured with `evaluate --metrics=judge` (the verdict and the diversity
-ratio; `avlae_keras.metrics.sprites_judge`), and a row is appended to `--results` (JSON lines)
-with the commit, the machine, the flags and the wall time; the samples picture is copied beside
-it. `--table` prints the Markdown table of `benchmarks/VERDICT_EXPERIMENTS.md` from that file.
+checkpoint not yet in `--results` is then measured with `evaluate --metrics=judge` (the verdict
+and the diversity ratio; `avlae_keras.metrics.sprites_judge`), and a row is appended to
+`--results` (JSON lines) with the commit, the machine, the flags and the wall time; the samples
+picture is copied beside it. `--table` prints the Markdown table of
+`benchmarks/VERDICT_EXPERIMENTS.md` from that file.
 """
 
 from __future__ import annotations
@@ -112,13 +113,25 @@ def measure(workdir: Path, step: int) -> dict:
     }
 
 
+def recorded() -> set[tuple]:
+    """(setting, seed, step) of the rows already in --results."""
+    if not os.path.exists(FLAGS.results):
+        return set()
+    with open(FLAGS.results) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return {(row["name"], row["seed"], row["step"]) for row in rows}
+
+
 def run_setting() -> None:
     eval_steps = sorted(int(s) for s in FLAGS.eval_steps)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in FLAGS.seeds):
         workdir = Path(FLAGS.runs_dir).resolve() / f"{FLAGS.name}_s{seed}"
         train_seconds = train(workdir, seed, eval_steps)
+        done = recorded()
         for step in eval_steps:
+            if (FLAGS.name, seed, step) in done:  # a longer rerun measures only new steps
+                continue
             row = {
                 "name": FLAGS.name,
                 "seed": seed,

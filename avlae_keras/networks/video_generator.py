@@ -28,7 +28,7 @@ def generator_channels(resolution: int, base_channels: int, max_multiplier: int 
     ]
 
 
-GENERATOR_NORMALIZATIONS = ("layer", "instance")
+GENERATOR_NORMALIZATIONS = ("layer", "instance", "frame")
 LATENT_INJECTIONS = ("input", "every_block", "split")
 TEMPORAL_PADDINGS = ("zeros", "replicate")
 
@@ -42,7 +42,34 @@ def _normalization_layer(kind: str, filters: int, dtype_policy, name: str) -> ke
         return keras.layers.GroupNormalization(
             groups=filters, epsilon=1e-5, center=False, scale=False, dtype=dtype_policy, name=name
         )
+    if kind == "frame":
+        return FrameNormalization(epsilon=1e-5, dtype=dtype_policy, name=name)
     raise ValueError(f"normalization must be one of {GENERATOR_NORMALIZATIONS}, got {kind!r}.")
+
+
+@keras.saving.register_keras_serializable(package="avlae_keras")
+class FrameNormalization(keras.layers.Layer):
+    """Instance normalisation of each frame on its own: per sample, frame and channel, over
+    height and width, without learned scale or shift. Every frame then carries a channel with
+    the same strength, so no frame can fade out of a video.
+
+    Args:
+        epsilon: added to the variance.
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, x):
+        mean, variance = ops.moments(x, axes=(2, 3), keepdims=True)
+        return (x - mean) * ops.rsqrt(variance + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package="avlae_keras")
@@ -94,8 +121,8 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
         from_single_position: the first block: the input is one position (1, 1, 1) and both
             convolutions are 'valid', growing it to (temporal_size, 4, 4).
         temporal_size: frames produced by the first block.
-        normalization: "layer" (per position, over channels) or "instance" (per sample and
-            channel, over the whole video).
+        normalization: "layer" (per position, over channels), "instance" (per sample and
+            channel, over the whole video) or "frame" (per sample, channel and frame).
         normalize_each_conv: also normalise (and modulate) and apply ReLU between the temporal
             and the spatial convolution (G3AN's block); False: one linear map, then one
             normalisation (the paper's "rudimentary" reading).

@@ -48,7 +48,7 @@ def test_factorized_conv3d_computes_what_keras_conv3d_computes(
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(inputs)), expected, atol=2e-6)
 
 
-@pytest.mark.parametrize("normalization", ["layer", "instance"])
+@pytest.mark.parametrize("normalization", ["layer", "instance", "frame"])
 @pytest.mark.parametrize("latent_injection", ["input", "every_block", "split"])
 def test_generator_options(normalization, latent_injection):
     generator = VideoGenerator(
@@ -284,3 +284,17 @@ def test_initial_frames_set_where_frames_are_made():
     for bad in (3, 16):
         with pytest.raises(ValueError, match="initial_frames"):
             VideoGenerator(resolution=16, frames=8, base_channels=4, initial_frames=bad)
+
+
+def test_frame_normalization_gives_every_frame_the_same_strength():
+    from avlae_keras.networks.video_generator import FrameNormalization
+
+    rng = np.random.default_rng(3)
+    videos = rng.standard_normal((2, 4, 5, 5, 3)).astype("float32")
+    videos *= np.array([0.1, 1.0, 10.0, 3.0], "float32")[
+        None, :, None, None, None
+    ]  # a fading frame
+    normalized = keras.ops.convert_to_numpy(FrameNormalization()(videos))
+    np.testing.assert_allclose(normalized.mean(axis=(2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(normalized.std(axis=(2, 3)), 1.0, rtol=1e-3)
+    run_serialization_test(FrameNormalization(epsilon=1e-3))
