@@ -13,7 +13,15 @@ def describe_machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+            info = f.read()
+        cpu = next(
+            line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line
+        )
+        # Generic model names ("Intel(R) Xeon(R) Processor") hide what matters for speed.
+        flags = set(next(line for line in info.splitlines() if line.startswith("flags")).split())
+        cpu += (
+            " (AVX-512)" if "avx512f" in flags else " (AVX2, no AVX-512)" if "avx2" in flags else ""
+        )
     except (OSError, StopIteration):
         pass
     gpu = ""

@@ -169,6 +169,10 @@ def table(rows: list[dict]) -> str:
             each = "/".join(f"{v:.2f}" for v in values)
             cells.append(f"{sum(values) / len(values):.2f} ({each})")
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    settings = {row["name"]: row for row in rows}
+    for name, row in settings.items():
+        lines.append(f"- `{name}`: `{' '.join(row['flags'])}` ({row['commit']}, {row['machine']})")
     return "\n".join(lines)
 
 
