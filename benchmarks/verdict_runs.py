@@ -45,6 +45,9 @@ flags.DEFINE_string("runs_dir", "runs/verdict", "Folder of the work directories.
 flags.DEFINE_string("results", str(RESULTS_DIR / "experiments.jsonl"), "Rows (JSON lines).")
 flags.DEFINE_integer("judge_pairs", 256, "Latent-swap pairs the judge labels.")
 flags.DEFINE_bool("table", False, "Only print the Markdown table of --results.")
+flags.DEFINE_bool(
+    "remeasure", False, "Measure every row of --results again (after a change of the judge)."
+)
 
 # The columns of the table: (metric key, header).
 COLUMNS = (
@@ -176,8 +179,22 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def remeasure() -> None:
+    with open(FLAGS.results) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for row in rows:
+        workdir = Path(FLAGS.runs_dir).resolve() / f"{row['name']}_s{row['seed']}"
+        row.update(measure(workdir, row["step"]), commit=commit(), machine=describe_machine())
+        print(row["name"], row["seed"], row["step"], flush=True)
+    with open(FLAGS.results, "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+
+
 def main(argv):
     del argv
+    if FLAGS.remeasure:
+        remeasure()
+        return
     if FLAGS.table:
         with open(FLAGS.results) as f:
             print(table([json.loads(line) for line in f if line.strip()]))

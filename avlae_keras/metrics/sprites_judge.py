@@ -479,13 +479,18 @@ def frame_labels(
 
 def temporal_consistency(labels: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """From per-frame labels (name -> (N, T), `frame_labels`): `consistent`, the fraction of
-    videos whose shape, colour and background labels are the same in every frame, the same per
-    factor, and `sprite_absent_frames` / `videos_with_absent_frame`: how often a frame, and a video
-    in at least one frame, shows no sprite (`sprite_absent_by_frame`: per frame index)."""
-    same = {
-        name: np.all(labels[name] == labels[name][:, :1], axis=1) for name in APPEARANCE_FACTORS
-    }
+    videos that show a sprite in every frame with the same shape, colour and background labels
+    in every frame (`consistent_per_factor`: each factor alone; shape and colour count only with
+    a sprite in every frame, since a frame without one has neither), and `sprite_absent_frames` /
+    `videos_with_absent_frame`: how often a frame, and a video in at least one frame, shows no
+    sprite (`sprite_absent_by_frame`: per frame index)."""
     absent = labels["sprite"] == SPRITE_PRESENCE.index("absent")
+    present_throughout = ~absent.any(axis=1)
+    same = {}
+    for name in APPEARANCE_FACTORS:
+        same[name] = np.all(labels[name] == labels[name][:, :1], axis=1)
+        if name != "background":
+            same[name] &= present_throughout
     return {
         "consistent": _fraction(np.all(np.stack(list(same.values())), axis=0)),
         "consistent_per_factor": {name: _fraction(value) for name, value in same.items()},

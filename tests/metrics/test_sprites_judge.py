@@ -439,6 +439,9 @@ def test_temporal_consistency_of_constructed_generators():
     assert vanishing["sprite_absent_frames"]["fraction"] == pytest.approx(1 / FRAMES)
     assert vanishing["videos_with_absent_frame"]["fraction"] == 1.0
     assert vanishing["sprite_absent_by_frame"] == [1.0] + [0.0] * (FRAMES - 1)
+    # A frame without its sprite breaks the video's consistency, but not its background's.
+    assert vanishing["consistent"]["fraction"] == 0.0
+    assert vanishing["consistent_per_factor"]["background"]["fraction"] == 1.0
     colour = swap_scores(disentangled, flicker="colour", frame_judge="oracle")["temporal"]
     assert colour["consistent_per_factor"]["colour"]["fraction"] == 0.0
     assert colour["consistent_per_factor"]["shape"]["fraction"] == 1.0
