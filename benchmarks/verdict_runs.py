@@ -184,7 +184,7 @@ def remeasure() -> None:
         rows = [json.loads(line) for line in f if line.strip()]
     for row in rows:
         workdir = Path(FLAGS.runs_dir).resolve() / f"{row['name']}_s{row['seed']}"
-        row.update(measure(workdir, row["step"]), commit=commit(), machine=describe_machine())
+        row.update(measure(workdir, row["step"]), measured_with=commit())
         print(row["name"], row["seed"], row["step"], flush=True)
     with open(FLAGS.results, "w") as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
