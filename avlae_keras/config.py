@@ -151,9 +151,9 @@ class TrainConfig(RunConfig):
         True, "False: the paper's -EM ablation (needs --k1=0).", role=ARCHITECTURE
     )
     generator_normalization: str = option(
-        "instance",
-        "G's normalisation: per position over channels (layer), per sample and channel "
-        "(instance), or per sample, channel and frame (frame).",
+        "frame",
+        "G's normalisation: per position over channels (layer), per sample and channel over "
+        "the video (instance), or per sample, channel and frame (frame).",
         choices=("layer", "instance", "frame"),
         role=ARCHITECTURE,
     )
@@ -164,7 +164,7 @@ class TrainConfig(RunConfig):
     )
     generator_bias: bool = option(True, "Biases in G's convolutions.", role=ARCHITECTURE)
     latent_injection: str = option(
-        "every_block",
+        "split",
         "wV enters G's first block only (input, the paper), modulates every block "
         "(every_block), or every block with wM after temporal and wA after spatial "
         "convolutions (split).",

@@ -267,9 +267,11 @@ class AVLAE(TrainStep, keras.Model):
         step3_updates_mappings: False (the paper): Step III updates EA, EM*, G, with FA(zA),
             FM(zM) as constant targets. True: FA and FM are updated too, through G's input only
             (ALAE's code); the targets stay constants either way.
-        The next seven options are where the paper is silent; their defaults are the recipe
-        that learns (README, "Training recipe"), and `configs/paper_literal.flags` selects the
-        literal reading (layer, False, False, "input", 1.0, False, 0).
+        The next nine options are where the paper is silent, except the mapping networks'
+        learning-rate multiplier, a departure (the paper trains every network at 2e-4). Their
+        defaults are the recipe (README, "Training recipe"); `configs/paper_literal.flags`
+        selects the literal reading (layer, False, False, "input", "zeros", min(frames, 4) initial
+        frames, 1.0, False, 0).
         generator_normalization: "layer", "instance" or "frame" (see `SpatioTemporalUpBlock`).
         generator_normalize_each_conv: normalise after both of each block's convolutions.
         generator_bias: biases in G's convolutions.
@@ -304,10 +306,10 @@ class AVLAE(TrainStep, keras.Model):
         use_motion_encoder: bool = True,
         r1_gamma: float = 0.0,
         step3_updates_mappings: bool = False,
-        generator_normalization: str = "instance",
+        generator_normalization: str = "frame",
         generator_normalize_each_conv: bool = True,
         generator_bias: bool = True,
-        latent_injection: str = "every_block",
+        latent_injection: str = "split",
         generator_temporal_padding: str = "zeros",
         generator_initial_frames: int | None = None,
         mapping_lr_multiplier: float = 0.01,

@@ -111,7 +111,7 @@ class CollapseWatch:
             f"warning: mode collapse at step {step}: the generated videos vary "
             f"{diversity_ratio:.2f}x as much across samples as real ones (below "
             f"{self.threshold} for {self.patience} log steps), so G is ignoring its latents. "
-            "Likely remedies: --latent_injection=every_block, --generator_normalization=instance, "
+            "Likely remedies: --latent_injection=split, --generator_normalization=frame, "
             "--minibatch_stddev_group=4, --mapping_lr_multiplier=0.01, --r1_gamma=10, or a smaller "
             "learning rate; see the README section 'Training health'."
         )
