@@ -51,7 +51,9 @@ def _normalization_layer(kind: str, filters: int, dtype_policy, name: str) -> ke
 class FrameNormalization(keras.layers.Layer):
     """Instance normalisation of each frame on its own: per sample, frame and channel, over
     height and width, without learned scale or shift. Every frame then carries a channel with
-    the same strength, so no frame can fade out of a video.
+    the same strength, so no frame can fade out of a video. A frame of a single position (G's
+    first temporal convolution, at 1 x 1) has no spatial statistics: it is normalised over its
+    channels instead, which would otherwise be zeroed and make every initial frame the same.
 
     Args:
         epsilon: added to the variance.
@@ -62,7 +64,9 @@ class FrameNormalization(keras.layers.Layer):
         self.epsilon = epsilon
 
     def call(self, x):
-        mean, variance = ops.moments(x, axes=(2, 3), keepdims=True)
+        single_position = x.shape[2] == 1 and x.shape[3] == 1
+        axes = (4,) if single_position else (2, 3)
+        mean, variance = ops.moments(x, axes=axes, keepdims=True)
         return (x - mean) * ops.rsqrt(variance + self.epsilon)
 
     def compute_output_shape(self, input_shape):

@@ -298,3 +298,28 @@ def test_frame_normalization_gives_every_frame_the_same_strength():
     np.testing.assert_allclose(normalized.mean(axis=(2, 3)), 0.0, atol=1e-5)
     np.testing.assert_allclose(normalized.std(axis=(2, 3)), 1.0, rtol=1e-3)
     run_serialization_test(FrameNormalization(epsilon=1e-3))
+
+
+@pytest.mark.parametrize("normalization", ["instance", "frame"])
+def test_every_generator_weight_gets_a_gradient_and_initial_frames_differ(normalization):
+    """Frame normalisation of G's first temporal convolution (at 1 x 1) once zeroed its output:
+    every initial frame was the same and that convolution never learned."""
+    generator = VideoGenerator(
+        resolution=16, frames=4, base_channels=4, normalization=normalization,
+        normalize_each_conv=True, latent_injection="split",
+    )
+    w_video = np.random.default_rng(0).standard_normal((2, 16)).astype("float32")
+    generator.build(w_video.shape)
+    first_block = generator.blocks[0]
+    temporal = first_block._temporal(keras.ops.reshape(w_video, (-1, 1, 1, 1, 16)))
+    initial = keras.ops.convert_to_numpy(first_block._normalize(temporal, "temporal", w_video))
+    assert np.abs(initial - initial[:, :1]).max() > 1e-2
+    target = np.random.default_rng(1).standard_normal((2, 4, 16, 16, 3)).astype("float32")
+
+    def loss_fn():
+        return keras.ops.sum(generator(w_video) * target), ()
+
+    variables = generator.trainable_variables
+    _, _, gradients = compiled(lambda: loss_and_gradients(loss_fn, variables))()
+    for variable, gradient in zip(variables, gradients, strict=True):
+        assert np.abs(keras.ops.convert_to_numpy(gradient)).max() > 0, variable.path
