@@ -128,6 +128,7 @@ def recorded() -> set[tuple]:
 def run_setting() -> None:
     eval_steps = sorted(int(s) for s in FLAGS.eval_steps)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    trained_with = commit()  # before training: later commits during a long run do not count
     for seed in (int(s) for s in FLAGS.seeds):
         workdir = Path(FLAGS.runs_dir).resolve() / f"{FLAGS.name}_s{seed}"
         train_seconds = train(workdir, seed, eval_steps)
@@ -140,7 +141,7 @@ def run_setting() -> None:
                 "seed": seed,
                 "step": step,
                 "flags": [f"--flagfile={FLAGS.flagfile_name}", *FLAGS.extra_flags],
-                "commit": commit(),
+                "commit": trained_with,
                 "machine": describe_machine(),
                 "backend": os.environ.get("KERAS_BACKEND", "jax"),
                 "train_seconds_to_final_step": round(train_seconds, 1),

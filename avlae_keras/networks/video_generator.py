@@ -299,7 +299,7 @@ class VideoGenerator(keras.layers.Layer):
     """G: maps wV = concat(wA, wM) (B, 2 * latent_dim) to videos (B, T, H, W, 3) in [-1, 1].
 
     One video stream (no separate appearance and motion streams, paper section 4.1): the code is
-    grown to (min(T, 4), 4, 4) by 'valid' transposed convolutions, then each block doubles H and
+    grown to (initial_frames, 4, 4) by 'valid' transposed convolutions, then each block doubles H and
     W (and T, in the first blocks, until it reaches `frames`), halving channels from
     `base_channels * max_channel_multiplier` down to `base_channels`; a (1, 3, 3) convolution and
     tanh give RGB. Channel layout follows G3AN's generator (512 -> 64 at 64x64 with width 64).
