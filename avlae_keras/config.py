@@ -115,6 +115,18 @@ class RunConfig:
 class TrainConfig(RunConfig):
     """Options of a training run (`avlae-train`, `scripts/train.py`)."""
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        if values and "generator_initial_frames" not in values:  # a run saved before the option
+            from avlae_keras.networks.video_generator import initial_frames_before_the_option
+
+            frames = values.get("frames", cls.__dataclass_fields__["frames"].default)
+            values = {
+                **values,
+                "generator_initial_frames": initial_frames_before_the_option(frames),
+            }
+        return super().from_dict(values)
+
     APPLICATION: ClassVar[str] = "train"
 
     workdir: str = option("", "Folder for checkpoints, logs and samples; reruns resume.")
@@ -181,7 +193,7 @@ class TrainConfig(RunConfig):
     generator_initial_frames: int | None = option(
         None,
         "Frames G's first block makes from wV, doubled by the next blocks up to --frames "
-        "(default min(frames, 4); --frames: no temporal upsampling).",
+        "(default: --frames, no temporal upsampling; 4: G3AN's).",
         role=ARCHITECTURE,
     )
     mapping_lr_multiplier: float = option(
@@ -300,7 +312,7 @@ class TrainConfig(RunConfig):
             _fail(
                 "generator_initial_frames",
                 f"{initial} is not a power of two <= --frames={self.frames}",
-                "leave it out (min(frames, 4)) or pass --frames",
+                "leave it out (every frame from the first block) or pass a smaller power of two",
             )
         if self.learning_rate <= 0:
             _fail("learning_rate", f"must be > 0, got {self.learning_rate}", "use 2e-4 (the paper)")

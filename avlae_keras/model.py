@@ -28,6 +28,7 @@ from avlae_keras.networks import (
     VideoDiscriminator,
     VideoGenerator,
 )
+from avlae_keras.networks.video_generator import initial_frames_before_the_option
 
 SEED_STATE_KEY = "latent_seed_generator_state"
 # `model.optimizer.iterations`, saved with the model's own variables (see `OptimizerGroup`).
@@ -270,8 +271,8 @@ class AVLAE(TrainStep, keras.Model):
         The next nine options are where the paper is silent, except the mapping networks'
         learning-rate multiplier, a departure (the paper trains every network at 2e-4). Their
         defaults are the recipe (README, "Training recipe"); `configs/paper_literal.flags`
-        selects the literal reading (layer, False, False, "input", "zeros", min(frames, 4) initial
-        frames, 1.0, False, 0).
+        selects the literal reading (layer, False, False, "input", "zeros", 4 initial frames,
+        1.0, False, 0).
         generator_normalization: "layer", "instance" or "frame" (see `SpatioTemporalUpBlock`).
         generator_normalize_each_conv: normalise after both of each block's convolutions.
         generator_bias: biases in G's convolutions.
@@ -279,8 +280,8 @@ class AVLAE(TrainStep, keras.Model):
             "split" (wM after temporal, wA after spatial convolutions; see `VideoGenerator`).
         generator_temporal_padding: "zeros" or "replicate": what G's temporal convolutions see
             beyond the end frames (see `SpatioTemporalUpBlock`).
-        generator_initial_frames: frames of G's first block (None: min(frames, 4); see
-            `VideoGenerator`).
+        generator_initial_frames: frames of G's first block, doubled by the next blocks (None:
+            every frame, no temporal upsampling; see `VideoGenerator`).
         mapping_lr_multiplier: learning-rate multiplier of FA and FM (1: plain Dense layers;
             otherwise `ScaledDense` layers).
         normalize_latents: FA and FM normalise z to unit root-mean-square first.
@@ -779,6 +780,16 @@ class AVLAE(TrainStep, keras.Model):
             self.optimizer.iterations.assign(np.asarray(store[ITERATIONS_KEY]).reshape(()))
         own_keys = (SEED_STATE_KEY, ITERATIONS_KEY)
         super().load_own_variables({k: store[k] for k in keys if k not in own_keys})
+
+    @classmethod
+    def from_config(cls, config: dict) -> AVLAE:
+        if "generator_initial_frames" not in config:  # saved before the option existed
+            frames = config.get("frames", 16)
+            config = {
+                **config,
+                "generator_initial_frames": initial_frames_before_the_option(frames),
+            }
+        return super().from_config(config)
 
     def get_config(self) -> dict:
         config = super().get_config()

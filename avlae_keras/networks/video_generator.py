@@ -19,6 +19,11 @@ def _check_power_of_two(name: str, value: int, minimum: int) -> int:
     return round(math.log2(value))
 
 
+def initial_frames_before_the_option(frames: int) -> int:
+    """G's initial frames in runs saved before `initial_frames` existed: min(frames, 4)."""
+    return min(frames, 4)
+
+
 def generator_channels(resolution: int, base_channels: int, max_multiplier: int = 8) -> list[int]:
     """Channels of each generator block, from the 4x4 block to the full-resolution one."""
     num_upsamplings = _check_power_of_two("resolution", resolution, 8) - 2
@@ -298,9 +303,9 @@ class SpatioTemporalUpBlock(keras.layers.Layer):
 class VideoGenerator(keras.layers.Layer):
     """G: maps wV = concat(wA, wM) (B, 2 * latent_dim) to videos (B, T, H, W, 3) in [-1, 1].
 
-    One video stream (no separate appearance and motion streams, paper section 4.1): the code is
-    grown to (initial_frames, 4, 4) by 'valid' transposed convolutions, then each block doubles H and
-    W (and T, in the first blocks, until it reaches `frames`), halving channels from
+    One video stream (no separate appearance and motion streams, paper section 4.1): the code
+    is grown to (initial_frames, 4, 4) by 'valid' transposed convolutions, then each block
+    doubles H and W (and T, in the first blocks, until it reaches `frames`), halving channels from
     `base_channels * max_channel_multiplier` down to `base_channels`; a (1, 3, 3) convolution and
     tanh give RGB. Channel layout follows G3AN's generator (512 -> 64 at 64x64 with width 64).
 
@@ -316,9 +321,10 @@ class VideoGenerator(keras.layers.Layer):
             G3AN feeds its motion and appearance streams; needs `normalize_each_conv`).
         temporal_padding: "zeros" or "replicate" (see `SpatioTemporalUpBlock`).
         initial_frames: frames made by the first block from wV, a power of two dividing
-            `frames` (default min(frames, 4)); each of the next blocks doubles them until
-            `frames`. `frames` itself: no temporal upsampling, every frame has its own slice of
-            the first block's kernel.
+            `frames`; each of the next blocks doubles them until `frames`. None (the default):
+            `frames` itself, no temporal upsampling: every frame has its own slice of the first
+            block's kernel, so no two frames are made from one (with 4 made first and doubled,
+            as G3AN's 4 of 16, frames come in look-alike pairs and sprites jump).
     """
 
     def __init__(
@@ -343,7 +349,7 @@ class VideoGenerator(keras.layers.Layer):
         channels = generator_channels(resolution, base_channels, max_channel_multiplier)
         log_frames = _check_power_of_two("frames", frames, 1)
         if initial_frames is None:
-            initial_frames = frames // 2 ** (log_frames - min(2, log_frames))
+            initial_frames = frames
         log_initial = _check_power_of_two("initial_frames", initial_frames, 1)
         if initial_frames > frames:
             raise ValueError(f"initial_frames={initial_frames} exceeds frames={frames}.")

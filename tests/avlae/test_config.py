@@ -230,6 +230,7 @@ PAPER_LITERAL = {
     "generator_bias": False,
     "latent_injection": "input",
     "generator_temporal_padding": "zeros",
+    "generator_initial_frames": 4,
     "mapping_lr_multiplier": 1.0,
     "normalize_latents": False,
     "minibatch_stddev_group": 0,

@@ -270,10 +270,8 @@ def test_replicated_end_frames_are_made_like_the_others(temporal_stride):
 
 
 def test_initial_frames_set_where_frames_are_made():
-    doubling = VideoGenerator(resolution=16, frames=8, base_channels=4)
-    direct = VideoGenerator(
-        resolution=16, frames=8, base_channels=4, initial_frames=8, temporal_padding="replicate"
-    )
+    doubling = VideoGenerator(resolution=16, frames=8, base_channels=4, initial_frames=4)
+    direct = VideoGenerator(resolution=16, frames=8, base_channels=4, temporal_padding="replicate")
     assert [b.temporal_stride for b in doubling.blocks] == [1, 2, 1]
     assert [b.temporal_stride for b in direct.blocks] == [1, 1, 1]
     direct.build((None, 8))
@@ -284,6 +282,32 @@ def test_initial_frames_set_where_frames_are_made():
     for bad in (3, 16):
         with pytest.raises(ValueError, match="initial_frames"):
             VideoGenerator(resolution=16, frames=8, base_channels=4, initial_frames=bad)
+
+
+def test_runs_saved_before_initial_frames_existed_keep_four():
+    from avlae_keras import AVLAE
+    from avlae_keras.config import TrainConfig
+
+    stored = {
+        k: v for k, v in TrainConfig(frames=8).to_dict().items() if k != "generator_initial_frames"
+    }
+    assert TrainConfig.from_dict(stored).generator_initial_frames == 4
+    assert (
+        TrainConfig.from_dict({**stored, "generator_initial_frames": None}).generator_initial_frames
+        is None
+    )
+    config = AVLAE(
+        resolution=16,
+        frames=8,
+        latent_dim=8,
+        base_channels=4,
+        flow_estimator=None,
+        k1=0.0,
+        use_motion_encoder=False,
+    ).get_config()
+    assert config["generator_initial_frames"] is None
+    del config["generator_initial_frames"]
+    assert AVLAE.from_config(config).video_generator.initial_frames == 4
 
 
 def test_frame_normalization_gives_every_frame_the_same_strength():
@@ -305,8 +329,12 @@ def test_every_generator_weight_gets_a_gradient_and_initial_frames_differ(normal
     """Frame normalisation of G's first temporal convolution (at 1 x 1) once zeroed its output:
     every initial frame was the same and that convolution never learned."""
     generator = VideoGenerator(
-        resolution=16, frames=4, base_channels=4, normalization=normalization,
-        normalize_each_conv=True, latent_injection="split",
+        resolution=16,
+        frames=4,
+        base_channels=4,
+        normalization=normalization,
+        normalize_each_conv=True,
+        latent_injection="split",
     )
     w_video = np.random.default_rng(0).standard_normal((2, 16)).astype("float32")
     generator.build(w_video.shape)
