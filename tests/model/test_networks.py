@@ -63,7 +63,8 @@ def test_video_generator_rejects_bad_shapes():
     with pytest.raises(ValueError, match="power of two"):
         VideoGenerator(resolution=48)
     with pytest.raises(ValueError, match="temporal doublings"):
-        VideoGenerator(resolution=8, frames=64)
+        VideoGenerator(resolution=8, frames=64, initial_frames=4)
+    assert VideoGenerator(resolution=8, frames=64).initial_frames == 64  # no doubling needed
 
 
 def test_appearance_encoder():
