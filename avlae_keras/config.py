@@ -117,14 +117,11 @@ class TrainConfig(RunConfig):
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]):
-        if values and "generator_initial_frames" not in values:  # a run saved before the option
-            from avlae_keras.networks.video_generator import initial_frames_before_the_option
+        if values:  # a stored run's configuration (empty: every default)
+            from avlae_keras.networks.video_generator import with_initial_frames_of_older_runs
 
-            frames = values.get("frames", cls.__dataclass_fields__["frames"].default)
-            values = {
-                **values,
-                "generator_initial_frames": initial_frames_before_the_option(frames),
-            }
+            default_frames = cls.__dataclass_fields__["frames"].default
+            values = with_initial_frames_of_older_runs(values, default_frames)
         return super().from_dict(values)
 
     APPLICATION: ClassVar[str] = "train"

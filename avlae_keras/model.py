@@ -28,7 +28,7 @@ from avlae_keras.networks import (
     VideoDiscriminator,
     VideoGenerator,
 )
-from avlae_keras.networks.video_generator import initial_frames_before_the_option
+from avlae_keras.networks.video_generator import with_initial_frames_of_older_runs
 
 SEED_STATE_KEY = "latent_seed_generator_state"
 # `model.optimizer.iterations`, saved with the model's own variables (see `OptimizerGroup`).
@@ -783,13 +783,7 @@ class AVLAE(TrainStep, keras.Model):
 
     @classmethod
     def from_config(cls, config: dict) -> AVLAE:
-        if "generator_initial_frames" not in config:  # saved before the option existed
-            frames = config.get("frames", 16)
-            config = {
-                **config,
-                "generator_initial_frames": initial_frames_before_the_option(frames),
-            }
-        return super().from_config(config)
+        return super().from_config(with_initial_frames_of_older_runs(config, default_frames=16))
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -19,9 +19,13 @@ def _check_power_of_two(name: str, value: int, minimum: int) -> int:
     return round(math.log2(value))
 
 
-def initial_frames_before_the_option(frames: int) -> int:
-    """G's initial frames in runs saved before `initial_frames` existed: min(frames, 4)."""
-    return min(frames, 4)
+def with_initial_frames_of_older_runs(config: dict, default_frames: int) -> dict:
+    """An AVLAE or TrainConfig `config` saved before `generator_initial_frames` existed gets the
+    initial frames G then made, min(frames, 4); a newer one is returned as it is."""
+    if "generator_initial_frames" in config:
+        return config
+    frames = config.get("frames", default_frames)
+    return {**config, "generator_initial_frames": min(frames, 4)}
 
 
 def generator_channels(resolution: int, base_channels: int, max_multiplier: int = 8) -> list[int]:
