@@ -29,6 +29,7 @@ from avlae_keras.workdir import (
     WorkDir,
     architecture_differences,
     complete_checkpoints,
+    user_cache_dir,
 )
 
 logger = logging.getLogger("avlae_keras.trainer")
@@ -67,6 +68,7 @@ def _seed_state(model) -> list:
 def train(config: TrainConfig) -> dict[str, Any]:
     """Runs (or resumes) training to `config.steps`; returns a summary."""
     config.validate()
+    backend.enable_compilation_cache(user_cache_dir("compiled"))
     if config.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
     if config.distribution == "data_parallel":

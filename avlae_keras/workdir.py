@@ -29,8 +29,16 @@ from typing import Any
 
 from avlae_keras.config import ARCHITECTURE_OPTIONS, TrainConfig
 
+DEFAULT_USER_CACHE = Path("~/.cache/avlae_keras")
 _NAME = re.compile(r"^ckpt-(\d{8,})$")
 _TEMP_PREFIX = ".tmp-ckpt-"
+
+
+def user_cache_dir(name: str) -> Path:
+    """`$AVLAE_CACHE_DIR/<name>`, else `~/.cache/avlae_keras/<name>`: what is kept between runs
+    and work directories (trained judges, compiled programs)."""
+    root = os.environ.get("AVLAE_CACHE_DIR") or DEFAULT_USER_CACHE
+    return Path(root).expanduser() / name
 
 
 class WorkDir:
@@ -223,8 +231,10 @@ def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
     import keras
 
     import avlae_keras.model  # noqa: F401  (registers AVLAE and its networks for loading)
+    from avlae_keras import backend
 
     checkpoint = find_checkpoint(workdir, step)
+    backend.enable_compilation_cache(user_cache_dir("compiled"))
     run_config = WorkDir(workdir).read_config()
     if run_config is None:
         run_config = TrainConfig.from_dict(checkpoint.read_state().get("config", {}))

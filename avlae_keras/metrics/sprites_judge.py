@@ -58,11 +58,11 @@ from avlae_keras.data import APPEARANCE_FACTORS, MOTION_FACTORS, SPRITE_FACTORS
 from avlae_keras.metrics.disentanglement import generate_from_latents
 from avlae_keras.metrics.extractors import to_float32_array
 from avlae_keras.metrics.host_constant import conv_kwargs
+from avlae_keras.workdir import user_cache_dir
 
 # Bump whenever the architecture, the training recipe or the cached results change: older cached
 # judges are then retrained instead of reused.
 JUDGE_VERSION = 1
-DEFAULT_CACHE_DIR = Path("~/.cache/avlae_keras")
 WEIGHTS_FILE = "judge.weights.h5"
 RESULTS_FILE = "judge.json"
 FRAME_WEIGHTS_FILE = "frame_judge.weights.h5"
@@ -329,8 +329,7 @@ def judge_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """`cache_dir`, else `$AVLAE_CACHE_DIR/judges`, else `~/.cache/avlae_keras/judges`."""
     if cache_dir is not None:
         return Path(cache_dir)
-    root = os.environ.get("AVLAE_CACHE_DIR") or DEFAULT_CACHE_DIR
-    return Path(root).expanduser() / "judges"
+    return user_cache_dir("judges")
 
 
 # --- real clips ----------------------------------------------------------------------------------
