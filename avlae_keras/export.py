@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import Any
 
 import keras
 from keras import ops
+
+from flows.atomic_files import atomic_path
 
 SERVING_DEFAULT = "generate"
 ENDPOINTS = ("generate", "sample", "encode", "reconstruct")
@@ -171,10 +172,7 @@ def export_saved_model(
 
     # Written beside `path` and renamed into place, so that a server watching the folder (TF
     # Serving loads new version folders as they appear) never sees half a SavedModel.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    try:
+    with atomic_path(path) as temporary:  # `path` is missing or empty, checked above
         archive.write_out(str(temporary), verbose=False)
         signatures = describe_signatures(temporary)
         record = {
@@ -189,11 +187,6 @@ def export_saved_model(
             **(metadata or {}),
         }
         (temporary / METADATA_FILE).write_text(json.dumps(record, indent=2, default=str))
-        if path.is_dir():
-            path.rmdir()  # empty, checked above
-        os.replace(temporary, path)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     return signatures
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from flows.atomic_files import atomic_write_text
+
 
 def tensorboard_available() -> bool:
     try:
@@ -46,9 +48,7 @@ class MetricsLogger:
             for line in self.jsonl_path.read_text().splitlines()
             if line.strip() and _step_of(line) is not None and _step_of(line) <= step
         ]
-        temporary = self.jsonl_path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(line + "\n" for line in kept))
-        os.replace(temporary, self.jsonl_path)
+        atomic_write_text(self.jsonl_path, "".join(line + "\n" for line in kept))
 
     def log_scalars(self, step: int, scalars: dict[str, Any]) -> None:
         values = {name: _to_float(value) for name, value in scalars.items()}

@@ -1,18 +1,33 @@
-"""Optical flow for Keras 3: a RAFT port that loads the official PyTorch checkpoints."""
+"""Optical flow for Keras 3: a RAFT port that loads the official PyTorch checkpoints.
 
-from flows.pytorch_file import CheckpointError, UnsafeCheckpointError, load_torch_checkpoint
-from flows.raft import RAFT, RAFT_PRESETS, PresetUnavailableError
-from flows.transforms import jit, value_and_input_gradients
-from flows.visualize import flow_to_color
+The exports are imported on first use, so that `flows.atomic_files` (shared with the
+data pipeline, which needs neither Keras nor TensorFlow) stays light to import.
+"""
 
-__all__ = [
-    "RAFT",
-    "RAFT_PRESETS",
-    "CheckpointError",
-    "PresetUnavailableError",
-    "UnsafeCheckpointError",
-    "flow_to_color",
-    "jit",
-    "load_torch_checkpoint",
-    "value_and_input_gradients",
-]
+import importlib
+
+_EXPORTS = {
+    "RAFT": "flows.raft",
+    "RAFT_PRESETS": "flows.raft",
+    "PresetUnavailableError": "flows.raft",
+    "CheckpointError": "flows.pytorch_file",
+    "UnsafeCheckpointError": "flows.pytorch_file",
+    "load_torch_checkpoint": "flows.pytorch_file",
+    "flow_to_color": "flows.visualize",
+    "jit": "flows.transforms",
+    "value_and_input_gradients": "flows.transforms",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'flows' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

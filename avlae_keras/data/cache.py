@@ -23,6 +23,7 @@ from avlae_keras.data.clips import resize_frames
 from avlae_keras.data.decode import VideoDecodeError, is_image_file, iter_video_frames
 from avlae_keras.data.layouts import NO_LABEL, VideoIndex
 from avlae_keras.data.sources import VideoSource
+from flows.atomic_files import atomic_path, atomic_write_bytes
 
 logger = logging.getLogger("avlae_keras.data")
 
@@ -159,20 +160,9 @@ class _Progress:
             self.stream.flush()
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _write_manifest(cache_dir: Path, manifest: dict) -> None:
     text = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    _atomic_write_bytes(cache_dir / MANIFEST_NAME, lambda handle: handle.write(text))
+    atomic_write_bytes(cache_dir / MANIFEST_NAME, text)
 
 
 def read_manifest(cache_dir: str | os.PathLike) -> dict:
@@ -213,7 +203,8 @@ def _cache_one(item: CacheItem, cache_dir: Path, frame_size, max_frames: int) ->
         raise VideoDecodeError(item.source, "no frames")
     array = np.stack(frames)
     name = _array_name(item.key)
-    _atomic_write_bytes(cache_dir / name, lambda handle: np.save(handle, array))
+    with atomic_path(cache_dir / name) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, array)
     return {
         "key": item.key,
         "source": item.source,

@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 import scipy.linalg
 
+from flows.atomic_files import atomic_path
+
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     """Square root of a symmetric positive semi-definite matrix by eigen-decomposition."""
@@ -100,19 +102,14 @@ class FeatureStatistics:
 
     def save(self, path: str | os.PathLike, key: str = "") -> None:
         """Writes the statistics (and a cache key) to `.npz`, atomically."""
-        path = os.fspath(path)
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        temporary = f"{path}.tmp-{os.getpid()}.npz"
-        np.savez(
-            temporary,
-            mean=self.mean,
-            covariance=self.covariance,
-            count=np.int64(self.count),
-            key=np.str_(key),
-        )
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            np.savez(
+                handle,
+                mean=self.mean,
+                covariance=self.covariance,
+                count=np.int64(self.count),
+                key=np.str_(key),
+            )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> tuple[FeatureStatistics, str]:

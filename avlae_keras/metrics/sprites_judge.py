@@ -43,7 +43,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -59,6 +58,7 @@ from avlae_keras.metrics.disentanglement import generate_from_latents
 from avlae_keras.metrics.extractors import to_float32_array
 from avlae_keras.metrics.host_constant import conv_kwargs
 from avlae_keras.workdir import user_cache_dir
+from flows.atomic_files import atomic_path, atomic_write_text
 
 # Bump whenever the architecture, the training recipe or the cached results change: older cached
 # judges are then retrained instead of reused.
@@ -683,17 +683,6 @@ def _results(judge: keras.Model, settings: JudgeSettings, started: float, heldou
     }
 
 
-def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.name)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def _load_or_train(
     settings: JudgeSettings,
     cache_dir: str | os.PathLike | None,
@@ -714,9 +703,9 @@ def _load_or_train(
     judge, results = train(settings, verbose=verbose)
     folder.mkdir(parents=True, exist_ok=True)
     # Weights first: a results file marks a complete entry.
-    _write_atomically(weights, judge.save_weights)
-    text = json.dumps(results, indent=2) + "\n"
-    _write_atomically(results_file, lambda path: Path(path).write_text(text))
+    with atomic_path(weights) as temporary:
+        judge.save_weights(temporary)
+    atomic_write_text(results_file, json.dumps(results, indent=2) + "\n")
     return judge, {**results, "path": os.fspath(folder), "cached": False}
 
 

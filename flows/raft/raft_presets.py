@@ -11,6 +11,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from flows.atomic_files import atomic_path
+
 # The archive the RAFT authors' `download_models.sh` fetches; it holds `models/<file>`.
 MODELS_ZIP_URL = "https://www.dropbox.com/s/npt24nvhoojdr0n/models.zip?dl=1"
 
@@ -113,11 +115,10 @@ def extract_models_zip(archive: Path, destination: Path) -> list[Path]:
             if name not in known:
                 continue
             target = destination / name
-            partial = target.with_suffix(".pth.partial")
-            with z.open(member) as src, open(partial, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            _check_md5(partial, known[name])
-            os.replace(partial, target)
+            with atomic_path(target) as partial:
+                with z.open(member) as src, open(partial, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                _check_md5(partial, known[name])
             written.append(target)
     if not written:
         raise ValueError(f"{archive}: holds none of the official RAFT checkpoints {sorted(known)}")
