@@ -28,6 +28,8 @@ from pathlib import Path
 
 import keras
 
+from avlae_keras import keras_internals
+
 BACKEND = keras.backend.backend()
 if BACKEND not in ("tensorflow", "jax"):
     raise ImportError(
@@ -128,9 +130,8 @@ if BACKEND == "tensorflow":
             return videos[start : start + share]
 
         per_replica = strategy.experimental_distribute_values_from_function(replica_rows)
-        # What `train_on_batch` does before its step (`_maybe_symbolic_build` is Keras's own
-        # build from one replica's batch, private API of keras 3.15).
-        model._maybe_symbolic_build(data_batch=(videos[:share], None, None))
+        # What `train_on_batch` does before its step, from one replica's batch.
+        keras_internals.symbolic_build(model, (videos[:share], None, None))
         model.make_train_function()
         model.reset_metrics()
         logs = model.train_function(iter([(per_replica, None, None)]))
@@ -139,23 +140,9 @@ if BACKEND == "tensorflow":
 else:
     import jax
     import jax.numpy as jnp
-    from keras.src.backend.common.stateless_scope import get_stateless_scope
-
-    class _RecordingScope(keras.StatelessScope):
-        """A StatelessScope that remembers which variables were written."""
-
-        def __init__(self, state_mapping: dict):
-            super().__init__()
-            self.state_mapping = dict(state_mapping)
-            self.updated = {}
-
-        def add_update(self, update):
-            variable, _ = update
-            self.updated[id(variable)] = variable
-            super().add_update(update)
 
     def _current_mapping() -> dict:
-        scope = get_stateless_scope()
+        scope = keras_internals.current_stateless_scope()
         return dict(scope.state_mapping) if scope is not None else {}
 
     def _current_value(variable, mapping: dict):
@@ -176,7 +163,7 @@ else:
         def stateless_loss(values):
             inner_mapping = dict(mapping)
             inner_mapping.update((id(v), x) for v, x in zip(variables, values, strict=True))
-            with _RecordingScope(inner_mapping) as scope:
+            with keras_internals.RecordingStatelessScope(inner_mapping) as scope:
                 loss, aux = loss_fn()
             written.update(
                 (key, v) for key, v in scope.updated.items() if key not in differentiated
@@ -262,6 +249,14 @@ def data_parallel_scope():
         strategy = tf.distribute.MirroredStrategy(devices)
         with strategy.scope():
             yield strategy.num_replicas_in_sync
+
+
+def accelerator_present() -> bool:
+    """Whether the Keras backend computes on a GPU or TPU."""
+    if BACKEND == "jax":
+        return jax.default_backend() != "cpu"
+    devices = tf.config.list_physical_devices
+    return bool(devices("GPU") or devices("TPU"))
 
 
 # === Compilation cache =========================================================================

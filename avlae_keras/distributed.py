@@ -245,6 +245,8 @@ def prepare_model(model) -> None:
     of length 1, which that reduce averages over the workers into a scalar again."""
     import keras
 
+    from avlae_keras import keras_internals
+
     if _current.process_count == 1 or keras.backend.backend() != "tensorflow":
         return
     import tensorflow as tf
@@ -254,8 +256,7 @@ def prepare_model(model) -> None:
     def train_step(data):
         return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
 
-    model.train_step = train_step
-    model.train_function = None
+    keras_internals.replace_train_step(model, train_step)
 
 
 def local_rows(batch_size: int) -> range:

@@ -6,11 +6,6 @@ import keras
 import numpy as np
 from keras import ops
 
-# Keras's MonitorCallback (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau) reads a metric's
-# direction only from metrics it finds inside a `MetricsList` (or `CompileMetrics`) listed in
-# `model.metrics`; `RunningMean` is one so that `mode="auto"` works for the logged terms.
-from keras.src.trainers.compile_utils import MetricsList
-
 from avlae_keras import losses
 from avlae_keras.backend import (
     TrainStep,
@@ -20,6 +15,7 @@ from avlae_keras.backend import (
     input_gradients,
     loss_and_gradients,
 )
+from avlae_keras.keras_internals import MetricsList, set_metric_direction
 from avlae_keras.networks import (
     AppearanceEncoder,
     ImageLatentDiscriminator,
@@ -176,7 +172,7 @@ class RunningMean(MetricsList):
         mean = keras.metrics.Mean(name=name)
         self.direction = direction_of(name)
         if self.direction is not None:
-            mean._direction = self.direction
+            set_metric_direction(mean, self.direction)
         super().__init__([mean], name=name)
 
     def update_state(self, value) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from avlae_keras import backend
 from avlae_keras.metrics.extractors import to_float32_array
 
 GenerateFn = Callable[[Any, Any], Any]  # (z_a, z_m) -> videos in [-1, 1]
@@ -48,30 +49,11 @@ AUTO_NUM_PAIRS = {"cpu": 32, "accelerator": 256}
 AUTO_NUM_FACTOR_VIDEOS = {"cpu": 512, "accelerator": 2048}
 
 
-def accelerator_present() -> bool:
-    """Whether the Keras backend computes on a GPU or TPU."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() != "cpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        devices = tf.config.list_physical_devices
-        return bool(devices("GPU") or devices("TPU"))
-    if backend == "torch":
-        import torch
-
-        return bool(torch.cuda.is_available())
-    return False
-
-
 def auto_size(value: int | str | None, sizes: Mapping[str, int]) -> int:
     """`value`, or for None / "auto" `sizes["accelerator"]` when `accelerator_present()` and
     `sizes["cpu"]` otherwise (e.g. `AUTO_NUM_PAIRS`)."""
     if value is None or value == "auto":
-        return int(sizes["accelerator" if accelerator_present() else "cpu"])
+        return int(sizes["accelerator" if backend.accelerator_present() else "cpu"])
     return int(value)
 
 

@@ -5,6 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from avlae_keras import backend
 from avlae_keras.data import APPEARANCE_FACTORS, MOTION_FACTORS, SPRITE_FACTORS, generate_sprites
 from avlae_keras.metrics import (
     colour_histogram_features,
@@ -282,9 +283,9 @@ def test_standard_errors_match_the_bootstrap():
 def test_auto_sizes_follow_the_device(monkeypatch):
     sizes = {"cpu": 3, "accelerator": 5}
     assert auto_size(7, sizes) == 7
-    monkeypatch.setattr(disentanglement, "accelerator_present", lambda: True)
+    monkeypatch.setattr(backend, "accelerator_present", lambda: True)
     assert auto_size(None, sizes) == auto_size("auto", sizes) == 5
-    monkeypatch.setattr(disentanglement, "accelerator_present", lambda: False)
+    monkeypatch.setattr(backend, "accelerator_present", lambda: False)
     assert auto_size(None, sizes) == 3
     result = latent_swap_consistency(disentangled, LATENT, feature_fn=colour_histogram_features())
     assert result["appearance"]["num_pairs"] == disentanglement.AUTO_NUM_PAIRS["cpu"]
