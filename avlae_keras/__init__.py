@@ -8,8 +8,8 @@ import importlib
 
 _EXPORTS = {
     "AVLAE": "avlae_keras.model",
-    "UPDATE_GROUPS": "avlae_keras.model",
-    "default_optimizers": "avlae_keras.model",
+    "UPDATE_GROUPS": "avlae_keras.optimizer_group",
+    "default_optimizers": "avlae_keras.optimizer_group",
     "EvalConfig": "avlae_keras.config",
     "ExportConfig": "avlae_keras.config",
     "SampleConfig": "avlae_keras.config",

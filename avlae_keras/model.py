@@ -15,7 +15,11 @@ from avlae_keras.backend import (
     input_gradients,
     loss_and_gradients,
 )
-from avlae_keras.keras_internals import MetricsList, set_metric_direction
+from avlae_keras.logged_metrics import (
+    RunningMean,
+    health_names,
+    loss_term_names,
+)
 from avlae_keras.networks import (
     AppearanceEncoder,
     ImageLatentDiscriminator,
@@ -25,168 +29,11 @@ from avlae_keras.networks import (
     VideoGenerator,
 )
 from avlae_keras.networks.video_generator import with_initial_frames_of_older_runs
+from avlae_keras.optimizer_group import UPDATE_GROUPS, OptimizerGroup, default_optimizers
 
 SEED_STATE_KEY = "latent_seed_generator_state"
 # `model.optimizer.iterations`, saved with the model's own variables (see `OptimizerGroup`).
 ITERATIONS_KEY = "optimizer_iterations"
-
-# The four update groups of Algorithm 1, in the order of `AVLAE.optimizers`.
-UPDATE_GROUPS = (
-    "video_discriminator",  # Step I: EM* + DV with L_V
-    "image_discriminator",  # Step I: EA + DI with L_I
-    "generator",  # Step II: FA + FM + G with the adversarial loss
-    "latent_reconstruction",  # Step III: EA + EM* + G with L_rec
-)
-
-
-def default_optimizers(learning_rate: float = 2e-4) -> list[keras.optimizers.Optimizer]:
-    """The paper's Adam (lr 2e-4, beta1 0.5, beta2 0.999), one per update group."""
-    return [
-        keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, name=f"{group}_optimizer")
-        for group in UPDATE_GROUPS
-    ]
-
-
-class OptimizerGroup:
-    """The four optimizers seen as one `model.optimizer` by Keras's trainers and callbacks.
-
-    - `variables`: the training-step counter, then every optimizer's variables (the JAX trainer
-      threads them through its jitted step); `build` builds each optimizer on its own group.
-    - `iterations`: the number of training steps, one per `train_step` (one iteration of
-      Algorithm 1, whatever number of updates each sub-optimizer makes in it). It is its own
-      variable, saved with the model (`.keras` and `.weights.h5`), so it resumes after loading;
-      each sub-optimizer keeps its own `iterations` too (its number of updates). A checkpoint
-      written before this counter existed loads with the counter left as it was.
-    - `optimizers`: the four optimizers in `UPDATE_GROUPS` order. Keras's
-      `LearningRateScheduler`, `ReduceLROnPlateau` and `TensorBoard` see this attribute and
-      treat each optimizer on its own (logged as `learning_rate_<optimizer name>`).
-    - `learning_rate`: setting it sets the rate of all four; reading it gives their common rate
-      (AttributeError when they differ: read `optimizers[i].learning_rate` instead).
-    """
-
-    def __init__(self, optimizers, variable_groups):
-        self.optimizers = list(optimizers)
-        self.variable_groups = [list(group) for group in variable_groups]
-        # "int": int64 on TensorFlow, int32 on JAX (as Keras's own optimizers); one replica
-        # counts under tf.distribute.
-        self.iterations = keras.Variable(
-            0,
-            dtype="int",
-            trainable=False,
-            aggregation="only_first_replica",
-            name="iterations",
-        )
-
-    @property
-    def variables(self) -> list:
-        return [self.iterations, *(v for optimizer in self.optimizers for v in optimizer.variables)]
-
-    @property
-    def built(self) -> bool:
-        return all(optimizer.built for optimizer in self.optimizers)
-
-    def build(self, _trainable_variables=None) -> None:
-        for optimizer, variables in zip(self.optimizers, self.variable_groups, strict=True):
-            if not optimizer.built:
-                optimizer.build(variables)
-
-    @property
-    def learning_rate(self):
-        rates = [float(ops.convert_to_numpy(o.learning_rate)) for o in self.optimizers]
-        if len(set(rates)) > 1:
-            raise AttributeError(
-                f"the four optimizers have different learning rates {rates} "
-                f"({', '.join(o.name for o in self.optimizers)}): read "
-                "`model.optimizers[i].learning_rate`."
-            )
-        return self.optimizers[0].learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value) -> None:
-        for optimizer in self.optimizers:
-            optimizer.learning_rate = value
-
-
-def loss_term_names(r1_gamma: float = 0.0) -> list[str]:
-    """Names of the logged loss terms: Step I, Step II, Step III."""
-    names = ["video_real_loss", "video_fake_loss", "image_real_loss", "image_fake_loss"]
-    if r1_gamma > 0:
-        names += ["video_r1_penalty", "image_r1_penalty"]
-    return [
-        *names,
-        "generator_video_loss",
-        "generator_image_loss",
-        "motion_reconstruction_loss",
-        "appearance_reconstruction_loss",
-    ]
-
-
-# Health statistics logged beside the losses (never differentiated):
-# - diversity_ratio: spread of G's batch (the std across samples, averaged over pixels) over the
-#   same for the real batch; near 0 when G gives every latent the same video;
-# - *_accuracy: how often DV and DI put real (logit > 0) and fake (logit < 0) on the right side;
-# - *_reconstruction_error: the Step III error over the variance of the code across the batch,
-#   so 1 means "no better than predicting the mean code".
-HEALTH_NAMES = (
-    "diversity_ratio",
-    "video_real_accuracy",
-    "video_fake_accuracy",
-    "image_real_accuracy",
-    "image_fake_accuracy",
-    "motion_reconstruction_error",
-    "appearance_reconstruction_error",
-)
-
-
-# The direction in which each logged quantity improves, for `mode="auto"` of Keras's monitoring
-# callbacks: every loss term goes "down" (each is what its step minimises; in a GAN a lower
-# discriminator or generator loss is progress of that player, not better videos), and so do the
-# relative reconstruction errors. The accuracies and the diversity ratio have no direction (the
-# discriminators push accuracy up while G pushes it down; a diversity ratio above 1 is no
-# better than 1): monitoring them needs an explicit `mode`.
-UNDIRECTED_NAMES = (
-    "diversity_ratio",
-    "video_real_accuracy",
-    "video_fake_accuracy",
-    "image_real_accuracy",
-    "image_fake_accuracy",
-)
-
-
-def direction_of(name: str) -> str | None:
-    """How a logged quantity improves: "down" (lower is better), or None (no direction)."""
-    return None if name in UNDIRECTED_NAMES else "down"
-
-
-class RunningMean(MetricsList):
-    """The running mean of one logged quantity, under its name, with the direction in which it
-    improves (`direction_of`): `result()` is the mean, a scalar, as `keras.metrics.Mean`'s.
-
-    It wraps its `keras.metrics.Mean` in a `MetricsList` because that is where Keras's
-    `MonitorCallback` looks for a metric's direction when `mode="auto"`: so
-    `EarlyStopping(monitor="generator_video_loss")`, `ModelCheckpoint(save_best_only=True,
-    monitor=...)` and `ReduceLROnPlateau(monitor=...)` need no `mode` for a loss term, and raise
-    Keras's "pass mode" error for a quantity without a direction."""
-
-    def __init__(self, name: str):
-        mean = keras.metrics.Mean(name=name)
-        self.direction = direction_of(name)
-        if self.direction is not None:
-            set_metric_direction(mean, self.direction)
-        super().__init__([mean], name=name)
-
-    def update_state(self, value) -> None:
-        self.metrics[0].update_state(value)
-
-    def result(self):
-        return self.metrics[0].result()
-
-
-def health_names(k1: float = 1.0, k2: float = 1.0) -> list[str]:
-    """The health statistics a model with these reconstruction weights logs."""
-    skipped = {"motion_reconstruction_error"} if k1 == 0 else set()
-    skipped |= {"appearance_reconstruction_error"} if k2 == 0 else set()
-    return [name for name in HEALTH_NAMES if name not in skipped]
 
 
 def batch_spread(videos):

@@ -21,8 +21,9 @@ import numpy as np
 from avlae_keras import backend, distributed
 from avlae_keras.config import TrainConfig
 from avlae_keras.data import training_batches
-from avlae_keras.model import AVLAE, default_optimizers
+from avlae_keras.model import AVLAE
 from avlae_keras.monitoring import CollapseWatch, MetricsLogger
+from avlae_keras.optimizer_group import default_optimizers
 from avlae_keras.visualization import frame_strip, save_frame_strip, save_gif
 from avlae_keras.workdir import (
     CheckpointManager,

@@ -68,7 +68,7 @@ def largest_differences(first: dict, second: dict) -> dict[str, float]:
     """Per update group, max over variables of (|a - b| - 1e-6 sqrt(n)) / |a| (L2 norms)."""
     import numpy as np
 
-    from avlae_keras.model import UPDATE_GROUPS
+    from avlae_keras.optimizer_group import UPDATE_GROUPS
 
     worst: dict[str, float] = {}
     for k, group in enumerate(first["momentum_group"]):

@@ -16,12 +16,12 @@ import keras
 import numpy as np
 import pytest
 
-from avlae_keras.model import UPDATE_GROUPS
+from avlae_keras.optimizer_group import UPDATE_GROUPS
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 from tests.model.step_losses_worker import fixed_training_step
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LEARNING_RATE = 2e-4  # the default optimizers' (avlae_keras.model.default_optimizers)
+LEARNING_RATE = 2e-4  # the default optimizers' (avlae_keras.optimizer_group.default_optimizers)
 LATENT_RECONSTRUCTION = UPDATE_GROUPS.index("latent_reconstruction")  # Step III's group
 CHECKED_FRACTION = 0.25  # measured TF vs JAX: 0.38 (Step III's RAFT noise leaves out most of G)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from avlae_keras import AVLAE, UPDATE_GROUPS
-from avlae_keras.model import health_names, loss_term_names
+from avlae_keras.logged_metrics import health_names, loss_term_names
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 
 BATCH = 2

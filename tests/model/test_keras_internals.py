@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avlae_keras import keras_internals
-from avlae_keras.model import RunningMean
+from avlae_keras.logged_metrics import RunningMean
 
 
 def test_metrics_list_and_metric_direction_reach_monitor_callbacks():

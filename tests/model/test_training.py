@@ -8,7 +8,7 @@ import pytest
 
 from avlae_keras import AVLAE, UPDATE_GROUPS
 from avlae_keras.backend import loss_and_gradients
-from avlae_keras.model import health_names, loss_term_names
+from avlae_keras.logged_metrics import health_names, loss_term_names
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 
 STEPS = 2
