@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from avlae_keras import keras_internals
 
@@ -257,6 +259,106 @@ def accelerator_present() -> bool:
         return jax.default_backend() != "cpu"
     devices = tf.config.list_physical_devices
     return bool(devices("GPU") or devices("TPU"))
+
+
+# === Processes of a multi-process cluster ======================================================
+# `avlae_keras.distributed` decides who is where (flags, environment) and keeps this process's
+# place; these functions are what each backend does with it.
+
+
+@contextlib.contextmanager
+def join_cluster(addresses: Sequence[str], num_processes: int | None, process_id: int | None):
+    """Joins the cluster and yields `(process_index, process_count, num_replicas)`; models built
+    and trained inside are data parallel over every process's devices.
+
+    - JAX: `jax.distributed.initialize` (CPU collectives over gloo) and
+      `keras.distribution.DataParallel` over every process's devices; unknown values are left
+      to JAX's cluster detection (SLURM, Open MPI, Cloud TPU).
+    - TensorFlow: `tf.distribute.MultiWorkerMirroredStrategy` from `TF_CONFIG`, written from
+      `addresses` (process 0 first) when it is not set; one device per process.
+    """
+    if BACKEND == "jax":
+        if not jax.distributed.is_initialized():
+            if jax.config.jax_cpu_collectives_implementation is None:
+                # Cross-process collectives of CPU devices (JAX's default since 0.4.3x).
+                jax.config.update("jax_cpu_collectives_implementation", "gloo")
+            jax.distributed.initialize(
+                coordinator_address=addresses[0] if addresses else None,
+                num_processes=num_processes,
+                process_id=process_id,
+            )
+        devices = keras.distribution.list_devices()
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield jax.process_index(), jax.process_count(), len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+        return
+    if not os.environ.get("TF_CONFIG"):
+        if len(addresses) < 2 or process_id is None:
+            raise ValueError(
+                "--distribution=multi_process on TensorFlow needs every process's host:port: "
+                "set TF_CONFIG, or pass --coordinator_address=host0:port,host1:port,... "
+                "(process 0 first) and --process_id"
+            )
+        os.environ["TF_CONFIG"] = json.dumps(
+            {
+                "cluster": {"worker": list(addresses)},
+                "task": {"type": "worker", "index": process_id},
+            }
+        )
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = strategy.cluster_resolver
+    count = len(resolver.cluster_spec().as_dict().get("worker", [])) or 1
+    index = int(resolver.task_id or 0)
+    if strategy.num_replicas_in_sync != count:
+        raise ValueError(
+            f"TensorFlow sees {strategy.num_replicas_in_sync} devices over {count} processes; "
+            "multi_process training on TensorFlow feeds one device per process: start one "
+            "process per GPU (CUDA_VISIBLE_DEVICES)"
+        )
+    with strategy.scope():
+        yield index, count, strategy.num_replicas_in_sync
+
+
+def prepare_model_for_workers(model) -> None:
+    """Adapts a built or loaded model to a multi-process cluster. TensorFlow: Keras 3.15 reduces
+    the logs of a multi-worker step with `strategy.reduce("MEAN", log, axis=0)`, which fails on
+    scalars ("Invalid reduction dimension 0 for input with 0 dimensions"); each log gets a
+    leading axis of length 1, which that reduce averages over the workers into a scalar again.
+    JAX: nothing."""
+    if BACKEND != "tensorflow":
+        return
+    step = model.train_step
+
+    def train_step(data):
+        return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+
+    keras_internals.replace_train_step(model, train_step)
+
+
+def rows_on_local_devices(batch_size: int) -> set[int] | None:
+    """JAX: the rows of a global batch of `batch_size` that the data layout puts on this
+    process's devices. TensorFlow: None (each process feeds the rows it is given)."""
+    if BACKEND != "jax":
+        return None
+    layout = keras.distribution.distribution().get_data_layout((batch_size,)).backend_layout
+    held: set[int] = set()
+    for index in layout.addressable_devices_indices_map((batch_size,)).values():
+        held.update(range(*index[0].indices(batch_size)))
+    return held
+
+
+def gather_from_processes(value: int) -> list[int]:
+    """`value` of every process, in process order (a collective: every process calls it)."""
+    if BACKEND == "jax":
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+    strategy = tf.distribute.get_strategy()
+    local = tf.constant([value], tf.int64)
+    return strategy.gather(strategy.run(lambda: tf.identity(local)), axis=0).numpy().tolist()
 
 
 # === Compilation cache =========================================================================

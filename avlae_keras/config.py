@@ -19,6 +19,7 @@ import dataclasses
 import os
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 # Roles of an option beyond configuring the application that reads it.
@@ -42,6 +43,13 @@ DATASETS = (
 METRICS = ("fvd", "fid", "is", "disentanglement", "judge")
 # The networks halve the frames three times down to 1x1 at the latents; 8 is their minimum.
 MIN_RESOLUTION = 8
+
+
+def user_cache_dir(name: str) -> Path:
+    """`$AVLAE_CACHE_DIR/<name>`, else `~/.cache/avlae_keras/<name>`: what is kept between runs
+    and work directories (trained judges, compiled programs)."""
+    root = os.environ.get("AVLAE_CACHE_DIR") or "~/.cache/avlae_keras"
+    return Path(root).expanduser() / name
 
 
 def option(

@@ -23,7 +23,7 @@ Cloud TPU).
 
 Every process computes; only process 0 (`is_chief()`) writes files.
 
-This is backend-specific code; it could live in `avlae_keras.backend`.
+What each backend does (joining, collectives, the data layout) is in `avlae_keras.backend`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import json
 import os
 import zlib
 from collections.abc import Mapping
+
+from avlae_keras import backend
 
 COORDINATOR_ENV = (
     "AVLAE_COORDINATOR_ADDRESS",
@@ -168,95 +170,21 @@ def multi_process_scope(config):
     inside are data parallel over every process's devices. Call it before anything runs on
     the backend (TensorFlow's strategy must be made at program start)."""
     global _current
-    import keras
-
     settings = cluster_settings(config)
-    if keras.backend.backend() == "jax":
-        context = _jax_scope(settings)
-    else:
-        context = _tensorflow_scope(settings)
     previous = _current
-    with context as cluster:
-        _current = cluster
+    joined = backend.join_cluster(settings.addresses, settings.num_processes, settings.process_id)
+    with joined as (index, count, num_replicas):
+        _current = cluster = Cluster(index, count, num_replicas)
         try:
             yield cluster
         finally:
             _current = previous
 
 
-@contextlib.contextmanager
-def _jax_scope(settings: ClusterSettings):
-    import jax
-    import keras
-
-    if not jax.distributed.is_initialized():
-        if jax.config.jax_cpu_collectives_implementation is None:
-            # Cross-process collectives of CPU devices (JAX's default since 0.4.3x).
-            jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(
-            coordinator_address=settings.coordinator_address,
-            num_processes=settings.num_processes,
-            process_id=settings.process_id,
-        )
-    devices = keras.distribution.list_devices()
-    previous = keras.distribution.distribution()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-    try:
-        yield Cluster(jax.process_index(), jax.process_count(), len(devices))
-    finally:
-        keras.distribution.set_distribution(previous)
-
-
-@contextlib.contextmanager
-def _tensorflow_scope(settings: ClusterSettings):
-    import tensorflow as tf
-
-    if not os.environ.get("TF_CONFIG"):
-        if len(settings.addresses) < 2 or settings.process_id is None:
-            raise ValueError(
-                "--distribution=multi_process on TensorFlow needs every process's host:port: "
-                "set TF_CONFIG, or pass --coordinator_address=host0:port,host1:port,... "
-                "(process 0 first) and --process_id"
-            )
-        os.environ["TF_CONFIG"] = json.dumps(
-            {
-                "cluster": {"worker": list(settings.addresses)},
-                "task": {"type": "worker", "index": settings.process_id},
-            }
-        )
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    resolver = strategy.cluster_resolver
-    count = len(resolver.cluster_spec().as_dict().get("worker", [])) or 1
-    index = int(resolver.task_id or 0)
-    if strategy.num_replicas_in_sync != count:
-        raise ValueError(
-            f"TensorFlow sees {strategy.num_replicas_in_sync} devices over {count} processes; "
-            "multi_process training on TensorFlow feeds one device per process: start one "
-            "process per GPU (CUDA_VISIBLE_DEVICES)"
-        )
-    with strategy.scope():
-        yield Cluster(index, count, strategy.num_replicas_in_sync)
-
-
 def prepare_model(model) -> None:
-    """Adapts a built or loaded model to the cluster. TensorFlow: Keras 3.15 reduces the logs of
-    a multi-worker step with `strategy.reduce("MEAN", log, axis=0)`, which fails on scalars
-    ("Invalid reduction dimension 0 for input with 0 dimensions"); each log gets a leading axis
-    of length 1, which that reduce averages over the workers into a scalar again."""
-    import keras
-
-    from avlae_keras import keras_internals
-
-    if _current.process_count == 1 or keras.backend.backend() != "tensorflow":
-        return
-    import tensorflow as tf
-
-    step = model.train_step
-
-    def train_step(data):
-        return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
-
-    keras_internals.replace_train_step(model, train_step)
+    """Adapts a built or loaded model to the cluster (see `backend.prepare_model_for_workers`)."""
+    if _current.process_count > 1:
+        backend.prepare_model_for_workers(model)
 
 
 def local_rows(batch_size: int) -> range:
@@ -269,19 +197,14 @@ def local_rows(batch_size: int) -> range:
     if cluster.process_count == 1:
         return range(batch_size)
     rows = shard_rows(batch_size, cluster.process_index, cluster.process_count)
-    import keras
-
-    if keras.backend.backend() != "jax":
+    if backend.BACKEND != "jax":
         return rows
     if batch_size % cluster.num_replicas:
         raise ValueError(
             f"--batch_size: {batch_size} does not split over {cluster.num_replicas} devices; "
             f"use a multiple of {cluster.num_replicas}"
         )
-    layout = keras.distribution.distribution().get_data_layout((batch_size,)).backend_layout
-    held = set()
-    for index in layout.addressable_devices_indices_map((batch_size,)).values():
-        held.update(range(*index[0].indices(batch_size)))
+    held = backend.rows_on_local_devices(batch_size)
     block = range(min(held), max(held) + 1)
     if held != set(block) or len(block) != len(rows):
         raise ValueError(
@@ -291,20 +214,8 @@ def local_rows(batch_size: int) -> range:
     return block
 
 
-def _gather(value: int):
-    """`value` of every process, in process order (a collective: every process calls it)."""
-    import keras
-    import numpy as np
-
-    if keras.backend.backend() == "jax":
-        from jax.experimental import multihost_utils
-
-        return np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    local = tf.constant([value], tf.int64)
-    return strategy.gather(strategy.run(lambda: tf.identity(local)), axis=0).numpy().tolist()
+def _gather(value: int) -> list[int]:
+    return backend.gather_from_processes(value)
 
 
 def check_same(value: int, what: str) -> None:

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from avlae_keras import backend, distributed
-from avlae_keras.config import TrainConfig
+from avlae_keras.config import TrainConfig, user_cache_dir
 from avlae_keras.data import training_batches
 from avlae_keras.model import AVLAE
 from avlae_keras.monitoring import CollapseWatch, MetricsLogger
@@ -30,7 +30,6 @@ from avlae_keras.workdir import (
     WorkDir,
     architecture_differences,
     complete_checkpoints,
-    user_cache_dir,
 )
 
 logger = logging.getLogger("avlae_keras.trainer")

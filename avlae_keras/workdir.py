@@ -27,18 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avlae_keras.config import ARCHITECTURE_OPTIONS, TrainConfig
+from avlae_keras.config import ARCHITECTURE_OPTIONS, TrainConfig, user_cache_dir
 
-DEFAULT_USER_CACHE = Path("~/.cache/avlae_keras")
 _NAME = re.compile(r"^ckpt-(\d{8,})$")
 _TEMP_PREFIX = ".tmp-ckpt-"
-
-
-def user_cache_dir(name: str) -> Path:
-    """`$AVLAE_CACHE_DIR/<name>`, else `~/.cache/avlae_keras/<name>`: what is kept between runs
-    and work directories (trained judges, compiled programs)."""
-    root = os.environ.get("AVLAE_CACHE_DIR") or DEFAULT_USER_CACHE
-    return Path(root).expanduser() / name
 
 
 class WorkDir:

@@ -53,11 +53,11 @@ import numpy as np
 import scipy.special
 from keras import ops
 
+from avlae_keras.config import user_cache_dir
 from avlae_keras.data import APPEARANCE_FACTORS, MOTION_FACTORS, SPRITE_FACTORS
 from avlae_keras.metrics.disentanglement import generate_from_latents
 from avlae_keras.metrics.extractors import to_float32_array
 from avlae_keras.metrics.host_constant import conv_kwargs
-from avlae_keras.workdir import user_cache_dir
 from flows.atomic_files import atomic_path, atomic_write_text
 
 # Bump whenever the architecture, the training recipe or the cached results change: older cached

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from avlae_keras import backend
-from avlae_keras.workdir import user_cache_dir
+from avlae_keras.config import user_cache_dir
 
 
 def test_user_cache_dir_follows_avlae_cache_dir(tmp_path, monkeypatch):
