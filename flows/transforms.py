@@ -26,6 +26,49 @@ def jit(fn: Callable) -> Callable:
     )
 
 
+def is_traced(*tensors) -> bool:
+    """Whether these tensors are being traced into a compiled program (a JAX tracer, or a
+    TensorFlow graph or `tf.function`) rather than computed eagerly."""
+    backend = keras.backend.backend()
+    if any(isinstance(t, keras.KerasTensor) for t in tensors):
+        return True
+    if backend == "jax":
+        import jax
+
+        return any(isinstance(t, jax.core.Tracer) for t in tensors)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
+    return False
+
+
+def compile_model_function(model: keras.Model, fn: Callable) -> Callable:
+    """`fn(*arrays)`, a function of `model`'s current weights, compiled with XLA; the weights
+    are inputs of the compiled program (JAX: `stateless_call`-style, through a
+    `keras.StatelessScope`), so later changes to them (e.g. `load_weights`) are seen."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        variables = list(model.variables)
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                return fn(*args)
+
+        compiled = jax.jit(stateless)
+        return lambda *args: compiled([v.value for v in variables], *args)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # One trace per input shape: RAFT needs static heights and widths.
+        return tf.function(fn, jit_compile=True)
+    raise NotImplementedError(
+        f"flows supports the 'jax' and 'tensorflow' backends, not {backend!r}"
+    )
+
+
 def value_and_input_gradients(fn: Callable, argnums: Sequence[int] = (0,)) -> Callable:
     """A function returning `(fn(*args), [d fn / d args[i] for i in argnums])`.
 

@@ -14,7 +14,7 @@ from flows.raft.raft_correlation import correlation_pyramid, lookup_correlation
 from flows.raft.raft_encoder import RAFTEncoder
 from flows.raft.raft_update_block import RAFTUpdateBlock
 from flows.raft.raft_upsampling import bilinear_upsample8, convex_upsample
-from flows.transforms import repeat
+from flows.transforms import compile_model_function, is_traced, repeat
 
 # Architecture of the two published variants.
 RAFT_VARIANTS = {
@@ -60,6 +60,12 @@ class RAFT(keras.Model):
         unroll: False (the default) runs the refinement iterations as one loop primitive
             (`lax.scan` / `tf.while_loop`), so compilation time does not grow with `iters`; True
             unrolls them in Python (one copy of the update block per iteration in the graph).
+
+    `compute_flow` on concrete arrays compiles the forward pass with XLA on first use, once per
+    iteration count (and per input shape, as `jax.jit` / `tf.function` retrace), and reuses the
+    compiled program, as Keras's `predict` does. Inside a traced function (another model's
+    training step, `flows.jit`) it is traced with its caller. `raft.run_eagerly = True` runs it
+    eagerly, op by op, for debugging.
 
     Example:
         raft = RAFT.from_preset("raft_sintel")
@@ -129,6 +135,7 @@ class RAFT(keras.Model):
         self.hidden_dim = spec["hidden_dim"]
         self.corr_levels = spec["corr_levels"]
         self.corr_radius = spec["corr_radius"]
+        self._compiled_flow = {}
 
     # --- construction from official weights ------------------------------------------------
 
@@ -188,23 +195,23 @@ class RAFT(keras.Model):
         parts = [images[:, :, :1]] * left + [images] + [images[:, :, -1:]] * right
         return ops.concatenate(parts, axis=2) if len(parts) > 1 else images
 
+    @staticmethod
+    def _check_images(image1, image2) -> None:
+        shape1, shape2 = tuple(ops.shape(image1)), tuple(ops.shape(image2))
+        if len(shape1) != 4 or shape1[-1] != 3:
+            raise ValueError(f"RAFT expects images of shape (B, H, W, 3), got {shape1}.")
+        if shape1[1:] != shape2[1:]:
+            raise ValueError(f"Both images must have the same shape, got {shape1} and {shape2}.")
+        if not all(isinstance(size, int) for size in shape1[1:3]):
+            raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
+
     def _forward(self, image1, image2, iters: int, flow_init=None, record: dict | None = None):
         # Coordinates, flow, correlation and upsampling stay in float32 under any dtype policy;
         # the encoders and the update block run in the policy's compute dtype.
         image1 = ops.cast(image1, "float32")
         image2 = ops.cast(image2, "float32")
-        if len(image1.shape) != 4 or image1.shape[-1] != 3:
-            raise ValueError(
-                f"RAFT expects images of shape (B, H, W, 3), got {tuple(image1.shape)}."
-            )
-        if tuple(image1.shape[1:]) != tuple(image2.shape[1:]):
-            raise ValueError(
-                f"Both images must have the same shape, got {tuple(image1.shape)} and "
-                f"{tuple(image2.shape)}."
-            )
+        self._check_images(image1, image2)
         height, width = image1.shape[1], image1.shape[2]
-        if height is None or width is None:
-            raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
         top, bottom, left, right = self._padding(height, width)
         images = ops.concatenate([image1, image2], axis=0)
         images = self._replicate_pad(2.0 * (images / 255.0) - 1.0, top, bottom, left, right)
@@ -287,7 +294,21 @@ class RAFT(keras.Model):
         pixels, and the full-resolution flow in pixels; channel 0 is x, channel 1 is y.
         `flow_init` (B, ceil(H/8), ceil(W/8), 2) warm-starts the estimate.
         """
-        return self._forward(image1, image2, iters or self.iters, flow_init)
+        iters = iters or self.iters
+        if self.run_eagerly or is_traced(image1, image2, flow_init):
+            return self._forward(image1, image2, iters, flow_init)
+        self._check_images(image1, image2)
+        key = (iters, flow_init is None)
+        if key not in self._compiled_flow:
+            if flow_init is None:
+                forward = lambda a, b: self._forward(a, b, iters)  # noqa: E731
+            else:
+                forward = lambda a, b, f: self._forward(a, b, iters, f)  # noqa: E731
+            self._compiled_flow[key] = compile_model_function(self, forward)
+        arrays = [ops.convert_to_tensor(image1), ops.convert_to_tensor(image2)]
+        if flow_init is not None:
+            arrays.append(ops.convert_to_tensor(flow_init))
+        return self._compiled_flow[key](*arrays)
 
     def compute_flow_with_intermediates(self, image1, image2, iters: int | None = None) -> dict:
         """As `compute_flow`, also returning the intermediate tensors the reference exposes
