@@ -238,3 +238,26 @@ def test_the_command_exits_at_once_when_the_workdir_is_held(run):
     assert result.returncode == 4, result.stderr[-2000:]
     assert f"process {os.getpid()}" in result.stderr
     assert elapsed < 30, elapsed  # (the imports of TensorFlow / JAX take most of it)
+
+
+def test_override_applies_precision_and_raft_settings(run):
+    try:
+        rerun(
+            run,
+            mixed_precision=True,
+            raft_dtype="mixed_bfloat16",
+            raft_unroll=False,
+            override_resumed_options=True,
+        )
+    finally:
+        keras.config.set_dtype_policy("float32")  # train() sets the global policy
+    model, _, run_config = load_trained_model(run)
+    flow_estimator = model.motion_encoder.flow_estimator
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.video_generator.dtype_policy.name == "mixed_bfloat16"
+    assert (flow_estimator.dtype_policy.name, flow_estimator.unroll) == ("mixed_bfloat16", False)
+    assert (run_config.mixed_precision, run_config.raft_dtype, run_config.raft_unroll) == (
+        True,
+        "mixed_bfloat16",
+        False,
+    )
