@@ -71,6 +71,15 @@ def option(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def flag_value(value: Any) -> str:
+    """`value` as the text after `--name=` that the option's flag parses back to `value`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 class ConfigError(ValueError):
     """An option that cannot work; the message names the flag and the fix."""
 
@@ -114,6 +123,16 @@ class RunConfig:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    def to_flags(self) -> list[str]:
+        """The options as `--name=value` lines of a flagfile that gives this configuration back
+        (options without a flag, and options left None, are left out)."""
+        lines = []
+        for field in self.fields():
+            value = getattr(self, field.name)
+            if field.metadata["flag"] and value is not None:
+                lines.append(f"--{field.name}={flag_value(value)}")
+        return lines
 
     def validate(self) -> None:  # overridden
         pass
@@ -264,6 +283,12 @@ class TrainConfig(RunConfig):
     data_workers: int = option(2, "Threads loading batches.")
     collapse_warning_ratio: float = option(
         0.2, "Warn of mode collapse when the generated/real diversity ratio stays below this."
+    )
+    override_resumed_options: bool = option(
+        False,
+        "Rerun of a work directory: train on with the flags' values of the options that change "
+        "what trains (loss weights, R1, RAFT, data, ...) instead of refusing them; each change "
+        "is recorded with its step in config.json.",
     )
 
     def model_arguments(self) -> dict[str, Any]:
@@ -518,5 +543,34 @@ def _check_choices(config: RunConfig) -> None:
 
 # Options that decide the networks' variables: a checkpoint resumes or loads only with these.
 ARCHITECTURE_OPTIONS = TrainConfig.names_with_role(ARCHITECTURE)
+# Options that change what a resumed run trains (its losses, flow estimator, precision, data,
+# batches and random streams) but not the checkpoint's variables: a rerun of a work directory
+# refuses values other than the checkpoint's unless --override_resumed_options. The others are
+# `RESUME_FIXED_OPTIONS` (always refused), --learning_rate (applied and recorded) and run
+# control (schedule, logging, devices, workers: applied).
+TRAINING_OPTIONS = (
+    "dataset",
+    "data_path",
+    "ucf_split_dir",
+    "ucf_split",
+    "num_videos",
+    "frame_stride",
+    "flip",
+    "batch_size",
+    "k1",
+    "k2",
+    "generator_temporal_padding",
+    "normalize_latents",
+    "r1_gamma",
+    "raft_iters",
+    "raft_dtype",
+    "raft_unroll",
+    "mixed_precision",
+    "seed",
+)
 # Options that decide the real clips of a run.
 DATA_OPTIONS = TrainConfig.names_with_role(DATA)
+# What a rerun of a work directory cannot change: the architecture, the flow estimator (the
+# checkpoint holds its weights) and what Step III updates (the checkpoint holds its optimizer's
+# state for exactly those variables).
+RESUME_FIXED_OPTIONS = (*ARCHITECTURE_OPTIONS, "raft", "step3_updates_mappings")

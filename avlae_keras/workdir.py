@@ -1,8 +1,11 @@
 """The work directory of a run, shared by every application (train, evaluate, figures, export):
 its layout, its configuration, its checkpoints and loading its trained model.
 
-    <workdir>/config.json        the run's TrainConfig (`WorkDir.read_config`)
-    <workdir>/flags.txt          the flags of the last `avlae-train` command
+    <workdir>/config.json        the run's TrainConfig as its checkpoint holds it, plus the
+                                 options changed on resuming ("changes": step, option, old, new)
+    <workdir>/flags.txt          the same options as a flagfile: `avlae-train
+                                 --flagfile=<workdir>/flags.txt` reruns (resumes) the run
+    <workdir>/.lock              held by the `avlae-train` writing the folder (`WorkDirLock`)
     <workdir>/checkpoints/       crash-safe checkpoints, the newest N kept (`CheckpointManager`)
     <workdir>/logs/              metrics.jsonl and TensorBoard events
     <workdir>/samples/           sample GIFs and PNG strips written during training
@@ -18,11 +21,15 @@ at most a temporary folder that the next run deletes.
 
 from __future__ import annotations
 
+import datetime
+import fcntl
 import json
 import os
 import re
 import shutil
+import socket
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,10 +76,23 @@ class WorkDir:
     def eval_report(self, step: int) -> Path:
         return self.path / "eval" / f"metrics_step_{step:08d}.json"
 
-    def write_config(self, config: TrainConfig) -> None:
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
+    def write_config(self, config: TrainConfig, changes: list[dict] | None = None) -> None:
+        """config.json: `config`, and the options changed on resuming when there were any."""
         self.path.mkdir(parents=True, exist_ok=True)
+        record = config.to_dict()
+        if changes:
+            record["changes"] = list(changes)
         with open(self.config_file, "w") as f:
-            json.dump(config.to_dict(), f, indent=2)
+            json.dump(record, f, indent=2)
+
+    def write_flags(self, config: TrainConfig) -> None:
+        """flags.txt: a flagfile of `config` (`avlae-train --flagfile=<workdir>/flags.txt`)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.flags_file.write_text("\n".join(config.to_flags()) + "\n")
 
     def read_config(self) -> TrainConfig | None:
         """The run's configuration, or None when the folder has no config.json."""
@@ -94,6 +114,12 @@ class Checkpoint:
     def read_state(self) -> dict[str, Any]:
         with open(self.path / "state.json") as f:
             return json.load(f)
+
+    def read_model_config(self) -> dict[str, Any]:
+        """The serialized model of `model.keras` (class, config, compile config), read without
+        loading its weights."""
+        with zipfile.ZipFile(self.model_path) as archive:
+            return json.loads(archive.read("config.json"))
 
 
 def complete_checkpoints(directory: str | os.PathLike) -> list[Checkpoint]:
@@ -204,15 +230,6 @@ def find_checkpoint(workdir: str | os.PathLike, step: int | None = None) -> Chec
     raise CheckpointLoadError(f"{folder} has no checkpoint of step {step}; it has steps {steps}")
 
 
-def architecture_differences(
-    saved: dict[str, Any], config: TrainConfig, saved_name: str, config_name: str = "config"
-) -> str:
-    """The architecture options on which `saved` (a checkpoint's or model's options) and
-    `config` disagree, as "key: <saved_name> a vs <config_name> b, ..."; "" when they agree."""
-    wanted = {key: getattr(config, key) for key in ARCHITECTURE_OPTIONS}
-    return describe_differences(saved, wanted, saved_name, config_name)
-
-
 def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
     """Loads the AVLAE of a training work directory: `(model, checkpoint, run_config)`.
 
@@ -246,3 +263,109 @@ def load_trained_model(workdir: str | os.PathLike, step: int | None = None):
             "the checkpoint comes from another run: use that run's work directory"
         )
     return model, checkpoint, run_config
+
+
+class WorkDirLockedError(RuntimeError):
+    """Another live `avlae-train` writes this work directory."""
+
+
+class WorkDirLock:
+    """One writer per work directory: an exclusive `flock` on `<workdir>/.lock`, which holds the
+    holder's pid, host and start time for the message of a refused second writer.
+
+    The kernel releases a flock when its process dies, so a lock left by a killed run does not
+    block. A lock still held although its recorded holder is not alive on this host (a child
+    that inherited the descriptor) is stale too: the file is replaced.
+    """
+
+    def __init__(self, workdir: str | os.PathLike):
+        self.path = WorkDir(workdir).lock_file
+        self._file = None
+
+    def acquire(self) -> WorkDirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            handle = open(self.path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(handle)
+                handle.close()
+                if _dead_on_this_host(holder):
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise WorkDirLockedError(_locked_message(self.path.parent, holder)) from None
+            # The file may have been replaced (stale) between opening and locking it.
+            if not _same_file(self.path, handle):
+                handle.close()
+                continue
+            handle.seek(0)
+            handle.truncate()
+            started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+            handle.write(
+                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": started})
+            )
+            handle.flush()
+            self._file = handle
+            return self
+        raise WorkDirLockedError(
+            f"could not take {self.path}: it keeps being replaced by other processes; "
+            "make sure no other avlae-train uses this --workdir, then rerun"
+        )
+
+    def release(self) -> None:
+        if self._file is None:
+            return
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.flush()
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+        self._file = None
+
+    def __enter__(self) -> WorkDirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+def _same_file(path: Path, handle) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _read_holder(handle) -> dict[str, Any]:
+    handle.seek(0)
+    try:
+        return json.loads(handle.read() or "{}")
+    except json.JSONDecodeError:
+        return {}
+
+
+def _dead_on_this_host(holder: dict[str, Any]) -> bool:
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _locked_message(workdir: Path, holder: dict[str, Any]) -> str:
+    who = (
+        f"avlae-train process {holder.get('pid', '?')} on host {holder.get('host', '?')} "
+        f"(since {holder.get('since', '?')})"
+    )
+    return (
+        f"work directory {workdir} is being written by {who}; two runs in one folder would "
+        "interleave their checkpoints and logs. Wait for it to finish (or stop it: kill "
+        f"{holder.get('pid', '<pid>')} on {holder.get('host', 'its host')}), then rerun to "
+        "resume, or pass another --workdir"
+    )

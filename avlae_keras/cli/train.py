@@ -5,7 +5,13 @@
 The backend comes from KERAS_BACKEND (tensorflow or jax). Flagfiles compose (later flags win);
 a flagfile name that is not a path from the working directory is looked up in configs/, so
 `--flagfile=uva.flags` works too. Rerunning the same command resumes from the newest checkpoint
-in --workdir. Every option is a field of `avlae_keras.config.TrainConfig`.
+in --workdir; the work directory's flags.txt is a flagfile of the run
+(`--flagfile=<workdir>/flags.txt`). On a rerun, options that change what trains must match the
+checkpoint unless --override_resumed_options (see `avlae_keras.trainer.plan_resume`). Every
+option is a field of `avlae_keras.config.TrainConfig`.
+
+Exit status: 0 done, 2 options refused (nothing written), 3 training diverged, 4 another
+avlae-train is writing the work directory (nothing written).
 """
 
 from __future__ import annotations
@@ -27,15 +33,10 @@ def main(argv: list[str]) -> int:
         raise app.UsageError("--workdir is required: the folder for checkpoints, logs, samples")
     config = config_from_flags(TrainConfig)
     # Imported here so that `--help` does not wait for TensorFlow / JAX.
-    from avlae_keras.distributed import cluster_settings
     from avlae_keras.trainer import TrainingDivergedError, train
-    from avlae_keras.workdir import WorkDir
+    from avlae_keras.workdir import WorkDirLockedError
 
-    workdir = WorkDir(config.workdir)
-    # Of several processes, process 0 writes (an id left to JAX's cluster detection is None).
-    if config.distribution != "multi_process" or cluster_settings(config).process_id in (0, None):
-        workdir.path.mkdir(parents=True, exist_ok=True)
-        workdir.flags_file.write_text(FLAGS.flags_into_string())
+    # The trainer writes flags.txt (the run's options) once the checks passed.
     try:
         summary = train(config)
     except (ConfigError, ValueError) as error:
@@ -44,6 +45,9 @@ def main(argv: list[str]) -> int:
     except TrainingDivergedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except WorkDirLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 4
     print(
         f"done: step {summary['step']}; checkpoint {summary['checkpoint']}; "
         f"samples in {summary['samples']} (GIFs and PNG strips of frames 1, 10, 16)"

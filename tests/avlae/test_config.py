@@ -263,3 +263,28 @@ def test_paper_literal_restores_every_literal_setting_after_any_flagfile(flagfil
     # The ablations' own settings survive.
     for key in ("k1", "k2", "use_motion_encoder", "resolution", "frames", "dataset"):
         assert getattr(config, key) == alone[key].value, key
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(
+            workdir="runs/a b",
+            flip=True,
+            jit_compile=False,
+            learning_rate=1.5e-4,
+            k1=0.0,
+            generator_initial_frames=4,
+            raft="/weights/raft-small.pth",
+        ),
+        EvalConfig(workdir="w", metrics=("fvd", "judge"), step=3),
+    ],
+    ids=lambda c: type(c).__name__,
+)
+def test_to_flags_is_a_flagfile_that_gives_the_configuration_back(config, tmp_path):
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text("\n".join(config.to_flags()) + "\n")
+    flag_values = flags.FlagValues()
+    define_flags(type(config), flag_values)
+    flag_values(["app", f"--flagfile={flagfile}"])
+    assert config_from_flags(type(config), flag_values) == config
