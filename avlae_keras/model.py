@@ -216,11 +216,13 @@ _RANGE_TOLERANCE = 1e-3
 
 
 def _static_shape(values) -> tuple | None:
-    """The shape as a tuple (None for unknown dimensions); None when even the rank is unknown."""
+    """The shape as a tuple, None for dimensions not known as numbers (traced batch sizes,
+    JAX's symbolic dimensions); None when even the rank is unknown."""
     try:
-        return tuple(None if d is None else int(d) for d in values.shape)
-    except (TypeError, ValueError):
+        dimensions = tuple(values.shape)
+    except (TypeError, ValueError):  # a TensorFlow shape of unknown rank
         return None
+    return tuple(int(d) if isinstance(d, int | np.integer) else None for d in dimensions)
 
 
 def select_frames(videos, frame_indices):
