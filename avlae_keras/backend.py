@@ -98,6 +98,9 @@ if BACKEND == "tensorflow":
     def _num_replicas_in_strategy() -> int:
         return tf.distribute.get_strategy().num_replicas_in_sync
 
+    def _is_traced(values) -> bool:
+        return tf.is_symbolic_tensor(values)
+
     class TrainStep:
         """Mixin giving `keras.Model` a `train_step` that runs `self.train_iteration`."""
 
@@ -142,6 +145,9 @@ if BACKEND == "tensorflow":
 else:
     import jax
     import jax.numpy as jnp
+
+    def _is_traced(values) -> bool:
+        return isinstance(values, jax.core.Tracer)
 
     def _current_mapping() -> dict:
         scope = keras_internals.current_stateless_scope()
@@ -229,6 +235,20 @@ else:
         """One training step on `videos` (this process's rows of the global batch); the logs.
         Under `keras.distribution` the trainer lays the batch out over the devices itself."""
         return model.train_on_batch(videos, return_dict=True)
+
+
+def value_range(values) -> tuple[float, float] | None:
+    """(min, max) of `values` when they are known now (a NumPy array or an eager tensor); None
+    inside a traced function (`tf.function`, `jax.jit`) or for a symbolic `keras.KerasTensor`,
+    and for an empty array."""
+    if isinstance(values, keras.KerasTensor) or _is_traced(values):
+        return None
+    if isinstance(values, np.ndarray | np.generic):
+        return (float(values.min()), float(values.max())) if values.size else None
+    if not np.prod(values.shape):
+        return None
+    low, high = keras.ops.min(values), keras.ops.max(values)
+    return float(keras.ops.convert_to_numpy(low)), float(keras.ops.convert_to_numpy(high))
 
 
 @contextlib.contextmanager

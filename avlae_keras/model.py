@@ -14,6 +14,7 @@ from avlae_keras.backend import (
     draw_per_replica,
     input_gradients,
     loss_and_gradients,
+    value_range,
 )
 from avlae_keras.logged_metrics import (
     RunningMean,
@@ -51,6 +52,20 @@ def relative_reconstruction_error(target_codes, encoded_codes):
 def _accuracy(logits, real: bool):
     correct = ops.greater(logits, 0.0) if real else ops.less(logits, 0.0)
     return ops.mean(ops.cast(correct, "float32"))
+
+
+# Videos are floats in [-1, 1]; a little past it is rounding (e.g. from bfloat16), not a mistake.
+_RANGE_TOLERANCE = 1e-3
+
+
+def _static_shape(values) -> tuple | None:
+    """The shape as a tuple, None for dimensions not known as numbers (traced batch sizes,
+    JAX's symbolic dimensions); None when even the rank is unknown."""
+    try:
+        dimensions = tuple(values.shape)
+    except (TypeError, ValueError):  # a TensorFlow shape of unknown rank
+        return None
+    return tuple(int(d) if isinstance(d, int | np.integer) else None for d in dimensions)
 
 
 def select_frames(videos, frame_indices):
@@ -476,7 +491,7 @@ class AVLAE(TrainStep, keras.Model):
     def compute_step_losses(self, videos, z_a, z_m, real_frame_index, fake_frame_index) -> dict:
         """The three steps' losses for given latents and frame indices, without updating
         anything: {"step_1", "step_2", "step_3"} and every term. Deterministic, for checks."""
-        videos = ops.cast(videos, "float32")
+        videos = ops.cast(self._check_videos(videos, "compute_step_losses"), "float32")
         fake_videos = ops.stop_gradient(self.synthesize(*self.map_latents(z_a, z_m)))
         terms = self.discriminator_loss_terms(
             videos, fake_videos, real_frame_index, fake_frame_index
@@ -498,7 +513,8 @@ class AVLAE(TrainStep, keras.Model):
     def train_iteration(self, videos) -> dict:
         """One iteration of Algorithm 1 on a batch of real videos; returns the running means of
         every loss term and health statistic."""
-        videos = ops.cast(videos, "float32")
+        # Shape and dtype only: checked once when the step is traced, free per step.
+        videos = ops.cast(self._check_videos(videos, "fit", check_range=False), "float32")
         batch_size = ops.shape(videos)[0]
         logs = {}
         logs.update(self._step_discriminators(videos, batch_size))
@@ -577,11 +593,24 @@ class AVLAE(TrainStep, keras.Model):
 
     def generate(self, num: int | None = None, z_a=None, z_m=None, seed: int | None = None):
         """Videos G(FA(zA), FM(zM)) in [-1, 1], (num, T, H, W, 3). Missing latents are drawn
-        from N(0, I) with `seed`."""
+        from N(0, I) with `seed`; given ones are (num, latent_dim) floats."""
+        if num is not None and not ops.is_tensor(num):
+            if isinstance(num, bool) or not isinstance(num, int | np.integer):
+                raise TypeError(
+                    f"generate: num, the number of videos to make, must be a whole number; "
+                    f"got {num!r} of type {type(num).__name__}"
+                )
+            if num < 1:
+                raise ValueError(
+                    f"generate: num, the number of videos to make, must be at least 1; got {num}"
+                )
+        z_a, z_m = self._check_latents(z_a, z_m, num)
         given = z_a if z_a is not None else z_m
         if num is None:
             if given is None:
-                raise ValueError("generate() needs `num` or latents z_a / z_m.")
+                raise ValueError(
+                    "generate() needs `num` (the number of videos) or latents z_a / z_m."
+                )
             num = ops.shape(given)[0]
         if z_a is None or z_m is None:  # (a SeedGenerator is a variable: only when needed)
             seed_generator = keras.random.SeedGenerator(seed)
@@ -592,16 +621,114 @@ class AVLAE(TrainStep, keras.Model):
         return self.synthesize(*self.map_latents(z_a, z_m))
 
     def encode(self, videos, frame_index: int | None = None):
-        """(wA', wM') = (EA(x_t), EM(x)); x_t is frame `frame_index` (default the middle one)."""
-        if self.motion_encoder is None:
-            raise ValueError("This AVLAE has no motion encoder (use_motion_encoder=False).")
-        videos = ops.cast(videos, "float32")
-        frame_index = self.frames // 2 if frame_index is None else frame_index
-        return self.appearance_encoder(videos[:, frame_index]), self.motion_encoder(videos)
+        """(wA', wM') = (EA(x_t), EM(x)) for videos x (B, T, H, W, 3) in [-1, 1]; x_t is frame
+        `frame_index` (default the middle one)."""
+        return self._encode(videos, frame_index, "encode")
 
     def reconstruct(self, videos, frame_index: int | None = None):
         """G(EA(x_t), EM(x)) for real videos x (B, T, H, W, 3) in [-1, 1]."""
-        return self.synthesize(*self.encode(videos, frame_index))
+        return self.synthesize(*self._encode(videos, frame_index, "reconstruct"))
+
+    def _encode(self, videos, frame_index, caller: str):
+        if self.motion_encoder is None:
+            raise ValueError(
+                f"{caller}: this AVLAE has no motion encoder (use_motion_encoder=False)."
+            )
+        videos = ops.cast(self._check_videos(videos, caller), "float32")
+        if frame_index is None:
+            frame_index = self.frames // 2
+        elif isinstance(frame_index, int | np.integer) and not (
+            -self.frames <= frame_index < self.frames
+        ):
+            raise ValueError(
+                f"{caller}: frame_index {frame_index} is not a frame of this model's "
+                f"{self.frames}-frame videos; pass 0 to {self.frames - 1} (or None: the middle)"
+            )
+        return self.appearance_encoder(videos[:, frame_index]), self.motion_encoder(videos)
+
+    # --- input checks, in Python before any compiled call -----------------------------------
+
+    def _check_videos(self, videos, caller: str, check_range: bool = True):
+        """`videos` (as an array when given as a list) after checking that they are what the
+        model takes: (batch, frames, resolution, resolution, 3) floats in [-1, 1]. The range
+        is checked only when the values are known (NumPy, eager tensors), never while traced.
+        Raises ValueError naming `caller`, what is wrong and how to convert."""
+        if not hasattr(videos, "shape"):
+            videos = np.asarray(videos)
+        shape = _static_shape(videos)
+        expected = (self.frames, self.resolution, self.resolution, 3)
+        layout = f"(batch, {', '.join(map(str, expected))})"
+        if shape is not None and len(shape) != 5:
+            hint = "; for one video add a batch axis: videos[None]" if len(shape) == 4 else ""
+            raise ValueError(
+                f"{caller}: videos must be 5-D {layout} (batch, frames, height, width, RGB), "
+                f"got shape {shape}{hint}"
+            )
+        if shape is not None:
+            names = ("frames", "height", "width", "channels")
+            wrong = [
+                f"{got} {name} instead of {want}"
+                for name, got, want in zip(names, shape[1:], expected, strict=True)
+                if got is not None and got != want
+            ]
+            if wrong:
+                raise ValueError(
+                    f"{caller}: this model (frames={self.frames}, resolution="
+                    f"{self.resolution}) takes videos of shape {layout}, got {shape}: "
+                    f"{', '.join(wrong)}. Cut or resize the clips (RGB, 3 channels) to match"
+                )
+        dtype = keras.backend.standardize_dtype(videos.dtype)
+        if not keras.backend.is_float_dtype(dtype):
+            raise ValueError(
+                f"{caller}: videos must be floats in [-1, 1], got dtype {dtype}; convert "
+                "8-bit pixels with `videos.astype('float32') / 127.5 - 1`"
+            )
+        values = value_range(videos) if check_range else None
+        if values is not None and not (
+            -1 - _RANGE_TOLERANCE <= values[0] and values[1] <= 1 + _RANGE_TOLERANCE
+        ):
+            raise ValueError(
+                f"{caller}: videos must be in [-1, 1] (the range of the training data), got "
+                f"values from {values[0]:.4g} to {values[1]:.4g}; rescale them: pixels in "
+                "[0, 255] with `videos / 127.5 - 1`, images in [0, 1] with `videos * 2 - 1`"
+            )
+        return videos
+
+    def _check_latents(self, z_a, z_m, num=None):
+        """(z_a, z_m) as given (lists as arrays) after checking that each is None or a float
+        (batch, latent_dim), with the same batch as each other and as `num`."""
+        latents = {"z_a": z_a, "z_m": z_m}
+        batches = {}
+        for name, z in latents.items():
+            if z is None:
+                continue
+            if not hasattr(z, "shape"):
+                z = latents[name] = np.asarray(z, "float32")
+            shape = _static_shape(z)
+            if shape is not None and (len(shape) != 2 or shape[1] not in (None, self.latent_dim)):
+                raise ValueError(
+                    f"generate: {name} must have shape (batch, {self.latent_dim}) (the model's "
+                    f"latent_dim), got {shape}"
+                )
+            dtype = keras.backend.standardize_dtype(z.dtype)
+            if not keras.backend.is_float_dtype(dtype):
+                raise ValueError(
+                    f"generate: {name} must be floats (draws of N(0, I)), got dtype {dtype}"
+                )
+            if shape is not None and shape[0] is not None:
+                batches[name] = shape[0]
+        if len(set(batches.values())) > 1:
+            raise ValueError(
+                f"generate: z_a and z_m must have the same batch size, got {batches['z_a']} "
+                f"and {batches['z_m']}"
+            )
+        if batches and isinstance(num, int | np.integer) and num not in batches.values():
+            name, batch = next(iter(batches.items()))
+            raise ValueError(
+                f"generate: num={num} videos, but {name} holds {batch} latents; pass one of "
+                "them (num is then the latents' batch size)"
+            )
+        return latents["z_a"], latents["z_m"]
 
     def call(self, videos):
         return self.reconstruct(videos)

@@ -22,6 +22,7 @@ at most a temporary folder that the next run deletes.
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import json
 import os
@@ -165,17 +166,28 @@ class CheckpointManager:
         return checkpoints[-1] if checkpoints else None
 
     def save(self, model, step: int, state: dict[str, Any] | None = None) -> Checkpoint:
-        """Writes `model` (with its optimizers) and `state` as the checkpoint of `step`."""
+        """Writes `model` (with its optimizers) and `state` as the checkpoint of `step`.
+
+        A write that fails leaves the earlier checkpoints as they were and removes its partial
+        folder; a full disk raises `CheckpointWriteError` naming the space needed and free and
+        the last good checkpoint."""
         final = self.directory / f"ckpt-{step:08d}"
         temporary = self.directory / f"{_TEMP_PREFIX}{step:08d}-{os.getpid()}"
         shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
-        model.save(temporary / "model.keras")
-        record = {"step": int(step), "saved_at": time.time(), **(state or {})}
-        with open(temporary / "state.json", "w") as f:
-            json.dump(record, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            temporary.mkdir()
+            model.save(temporary / "model.keras")
+            record = {"step": int(step), "saved_at": time.time(), **(state or {})}
+            with open(temporary / "state.json", "w") as f:
+                json.dump(record, f, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+        except Exception as error:
+            written = _folder_bytes(temporary)
+            shutil.rmtree(temporary, ignore_errors=True)
+            if _is_disk_full(error):
+                raise self._disk_full_error(step, written) from error
+            raise
         if final.exists():  # a re-save of the same step (e.g. after resuming at it)
             shutil.rmtree(final)
         os.replace(temporary, final)
@@ -185,6 +197,89 @@ class CheckpointManager:
     def _prune(self) -> None:
         for old in self.all()[: -self.max_to_keep]:
             shutil.rmtree(old.path, ignore_errors=True)
+
+    def _disk_full_error(self, step: int, written: int) -> CheckpointWriteError:
+        last_good = self.latest()
+        # A checkpoint of the same model is about as large as the previous one.
+        needed = max(written, _folder_bytes(last_good.path) if last_good else 0)
+        free = shutil.disk_usage(self.directory).free
+        if last_good is None:
+            resume = "there is no earlier checkpoint, so a rerun starts from step 0"
+        else:
+            resume = (
+                f"the last good checkpoint is {last_good.path} (step {last_good.step}), "
+                f"and rerunning the same command resumes from it"
+            )
+        message = (
+            f"no space left on the disk of {self.directory} while writing the checkpoint of "
+            f"step {step}: it needs about {_size(needed)} and {_size(free)} are free "
+            f"({_size(written)} were written before the disk filled up). The partial "
+            f"checkpoint was removed and {resume}. Free space on that disk (a run needs room "
+            f"for --keep_checkpoints + 1 = {self.max_to_keep + 1} checkpoints, as the oldest is "
+            "deleted after the new one is written), or move the work directory to a disk with "
+            "room and pass that --workdir."
+        )
+        return CheckpointWriteError(
+            message,
+            directory=self.directory,
+            step=step,
+            bytes_needed=needed,
+            bytes_free=free,
+            last_checkpoint=last_good,
+        )
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written for want of disk space; the earlier checkpoints are
+    intact. `bytes_needed` is an estimate (the previous checkpoint's size, or what was written
+    before the failure if more), `bytes_free` the free space after removing the partial write,
+    `last_checkpoint` the newest complete checkpoint (None if there is none)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        directory: Path,
+        step: int,
+        bytes_needed: int,
+        bytes_free: int,
+        last_checkpoint: Checkpoint | None,
+    ):
+        super().__init__(message)
+        self.errno = errno.ENOSPC
+        self.directory = directory
+        self.step = step
+        self.bytes_needed = bytes_needed
+        self.bytes_free = bytes_free
+        self.last_checkpoint = last_checkpoint
+
+
+def _is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error`, or an error it was raised from, says the disk (or quota) is full."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(error):  # libraries that drop the errno (h5py)
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The total size of the files under `folder` (0 when it is missing)."""
+    if not folder.is_dir():
+        return 0
+    return sum(entry.stat().st_size for entry in folder.rglob("*") if entry.is_file())
+
+
+def _size(num_bytes: int) -> str:
+    """e.g. "6.3 MB (6,291,456 bytes)"."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if num_bytes >= scale:
+            return f"{num_bytes / scale:.1f} {unit} ({num_bytes:,} bytes)"
+    return f"{num_bytes:,} bytes"
 
 
 class CheckpointLoadError(RuntimeError):

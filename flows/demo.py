@@ -85,9 +85,22 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, except that `--help` (and `--helpfull` ...) exits with status 0
+    after printing the help (absl exits with 1)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error:
+        return app.parse_flags_with_usage(argv)  # absl reports the bad flag and exits with 1
+    except SystemExit as exit_:
+        if exit_.code == 1:  # only the help flags exit while flags are parsed
+            raise SystemExit(0) from None
+        raise
+
+
 def run() -> None:
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

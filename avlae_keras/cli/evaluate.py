@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags
 
+from avlae_keras.cli import run_app
 from avlae_keras.cli.config_flags import config_from_flags, define_flags
 from avlae_keras.config import EvalConfig
 
@@ -48,7 +49,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     define_flags(EvalConfig)
-    app.run(main)
+    run_app(main)
 
 
 if __name__ == "__main__":

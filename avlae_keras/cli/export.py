@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from absl import app, flags, logging
 
+from avlae_keras.cli import run_app
 from avlae_keras.cli.config_flags import config_from_flags, define_flags
 from avlae_keras.config import ConfigError, ExportConfig
 
@@ -35,7 +36,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     define_flags(ExportConfig)
-    app.run(main)
+    run_app(main)
 
 
 if __name__ == "__main__":

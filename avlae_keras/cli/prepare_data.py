@@ -25,6 +25,7 @@ from pathlib import Path
 
 from absl import app
 
+from avlae_keras.cli import run_app
 from avlae_keras.cli.config_flags import config_from_flags, define_flags
 from avlae_keras.config import ConfigError, PrepareDataConfig
 
@@ -101,7 +102,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     define_flags(PrepareDataConfig)
-    app.run(main)
+    run_app(main)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import sys
 
 from absl import app, flags
 
+from avlae_keras.cli import run_app
 from avlae_keras.cli.config_flags import config_from_flags, define_flags, resolve_flagfiles
 from avlae_keras.config import ConfigError, TrainConfig
 
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     define_flags(TrainConfig)
-    app.run(main, argv=resolve_flagfiles(sys.argv))
+    run_app(main, argv=resolve_flagfiles(sys.argv))
 
 
 if __name__ == "__main__":
