@@ -36,6 +36,7 @@ import numpy as np
 from avlae_keras.config import METRICS, ConfigError, EvalConfig, TrainConfig
 from avlae_keras.data import data_fingerprint, evaluation_clips, heldout_source, real_batches
 from avlae_keras.workdir import WorkDir, find_checkpoint, load_trained_model
+from flows.atomic_files import atomic_write_text
 
 DEFAULT_NUM_SAMPLES = {"fvd": 2048, "fid": 5000, "is": 5000}
 
@@ -291,9 +292,8 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     out = Path(config.out) if config.out else default_output(config.workdir, checkpoint.step)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # Strict JSON: a metric that is not a number (e.g. a ratio over static videos) becomes null.
-    out.write_text(json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(out, json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
     report["path"] = os.fspath(out)
     return report
 

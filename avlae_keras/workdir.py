@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from avlae_keras.config import ARCHITECTURE_OPTIONS, TrainConfig, user_cache_dir
+from flows.atomic_files import atomic_path, atomic_write_text, remove_temporaries
 
 _NAME = re.compile(r"^ckpt-(\d{8,})$")
-_TEMP_PREFIX = ".tmp-ckpt-"
 
 
 class WorkDir:
@@ -87,13 +87,12 @@ class WorkDir:
         record = config.to_dict()
         if changes:
             record["changes"] = list(changes)
-        with open(self.config_file, "w") as f:
-            json.dump(record, f, indent=2)
+        atomic_write_text(self.config_file, json.dumps(record, indent=2))
 
     def write_flags(self, config: TrainConfig) -> None:
         """flags.txt: a flagfile of `config` (`avlae-train --flagfile=<workdir>/flags.txt`)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        self.flags_file.write_text("\n".join(config.to_flags()) + "\n")
+        atomic_write_text(self.flags_file, "\n".join(config.to_flags()) + "\n")
 
     def read_config(self) -> TrainConfig | None:
         """The run's configuration, or None when the folder has no config.json."""
@@ -150,12 +149,7 @@ class CheckpointManager:
         self.directory = Path(directory)
         self.max_to_keep = max_to_keep
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._remove_partial_writes()
-
-    def _remove_partial_writes(self) -> None:
-        for entry in self.directory.iterdir():
-            if entry.name.startswith(_TEMP_PREFIX):
-                shutil.rmtree(entry, ignore_errors=True)
+        remove_temporaries(self.directory)  # what a killed save left
 
     def all(self) -> list[Checkpoint]:
         """Complete checkpoints, oldest first."""
@@ -172,25 +166,17 @@ class CheckpointManager:
         folder; a full disk raises `CheckpointWriteError` naming the space needed and free and
         the last good checkpoint."""
         final = self.directory / f"ckpt-{step:08d}"
-        temporary = self.directory / f"{_TEMP_PREFIX}{step:08d}-{os.getpid()}"
-        shutil.rmtree(temporary, ignore_errors=True)
-        try:
-            temporary.mkdir()
-            model.save(temporary / "model.keras")
-            record = {"step": int(step), "saved_at": time.time(), **(state or {})}
-            with open(temporary / "state.json", "w") as f:
-                json.dump(record, f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-        except Exception as error:
-            written = _folder_bytes(temporary)
-            shutil.rmtree(temporary, ignore_errors=True)
-            if _is_disk_full(error):
-                raise self._disk_full_error(step, written) from error
-            raise
-        if final.exists():  # a re-save of the same step (e.g. after resuming at it)
-            shutil.rmtree(final)
-        os.replace(temporary, final)
+        record = {"step": int(step), "saved_at": time.time(), **(state or {})}
+        # A re-save of the same step (e.g. after resuming at it) replaces the folder.
+        with atomic_path(final, durable=True) as temporary:
+            try:
+                temporary.mkdir()
+                model.save(temporary / "model.keras")
+                (temporary / "state.json").write_text(json.dumps(record, indent=2))
+            except Exception as error:
+                if _is_disk_full(error):
+                    raise self._disk_full_error(step, _folder_bytes(temporary)) from error
+                raise
         self._prune()
         return Checkpoint(step, final)
 

@@ -95,7 +95,7 @@ def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
     while process.poll() is None and time.time() < deadline:
         current = names()
         if any(n.startswith("ckpt-") for n in current) and any(
-            n.startswith(".tmp-ckpt-") for n in current
+            n.startswith(".tmp-") for n in current
         ):
             process.send_signal(signal.SIGKILL)
             killed = True
@@ -109,7 +109,7 @@ def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
     if returncode == 0:
         pytest.skip("missed the timing window: the run finished before a checkpoint write was seen")
     assert killed and returncode == -signal.SIGKILL, log.read_text()[-3000:]
-    if not any(n.startswith(".tmp-ckpt-") for n in names()):
+    if not any(n.startswith(".tmp-") for n in names()):
         pytest.skip("missed the timing window: the checkpoint write ended before the kill landed")
 
     rerun = subprocess.run(
@@ -117,7 +117,7 @@ def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
     )
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
     assert "resuming from step " in rerun.stdout
-    assert not [p for p in checkpoints.iterdir() if p.name.startswith(".tmp-ckpt-")]
+    assert not [p for p in checkpoints.iterdir() if p.name.startswith(".tmp-")]
     step, _ = final_weights(workdir)
     assert step == 6
     assert (workdir / "samples" / "step_00000006.png").is_file()
