@@ -66,7 +66,10 @@ def _assert_same_step(expected: dict, actual: dict, step_three_tolerance: float 
     gradients that are float32 noise, like biases before a normalization, ~1e-8). Steps I and II
     agree to ~1e-3 across TF and JAX; Step III's gradients of G, which reach G through RAFT,
     differed by 13-31% in norm (cosine 0.99) between TF and JAX, with RAFT's loop or unrolled
-    alike, hence 60% there; one and two JAX devices agree to 0.2%
+    alike, hence 60% there: from the same weights Step III agrees to 0.15-0.65%, but Adam's
+    first Step II update (+-lr whatever |g|) leaves G's near-zero-gradient entries 2 lr apart and
+    G's gradient jumps at every ReLU crossing (benchmarks/RESULTS.md, issue 20); one and two JAX
+    devices agree to 0.2%
     (benchmarks/step_gradient_agreement.py). A gradient twice too large
     (e.g. summed instead of averaged over replicas) or of the wrong sign is off by 100% or more,
     one halved by 50%.
