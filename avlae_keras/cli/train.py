@@ -11,7 +11,8 @@ checkpoint unless --override_resumed_options (see `avlae_keras.trainer.plan_resu
 option is a field of `avlae_keras.config.TrainConfig`.
 
 Exit status: 0 done, 2 options refused (nothing written), 3 training diverged, 4 another
-avlae-train is writing the work directory (nothing written).
+avlae-train is writing the work directory (nothing written), 5 a checkpoint could not be
+written (the disk is full: the message names the last good checkpoint).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def main(argv: list[str]) -> int:
     config = config_from_flags(TrainConfig)
     # Imported here so that `--help` does not wait for TensorFlow / JAX.
     from avlae_keras.trainer import TrainingDivergedError, train
-    from avlae_keras.workdir import WorkDirLockedError
+    from avlae_keras.workdir import CheckpointWriteError, WorkDirLockedError
 
     # The trainer writes flags.txt (the run's options) once the checks passed.
     try:
@@ -49,6 +50,9 @@ def main(argv: list[str]) -> int:
     except WorkDirLockedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 4
+    except CheckpointWriteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 5
     print(
         f"done: step {summary['step']}; checkpoint {summary['checkpoint']}; "
         f"samples in {summary['samples']} (GIFs and PNG strips of frames 1, 10, 16)"

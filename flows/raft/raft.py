@@ -205,7 +205,15 @@ class RAFT(keras.Model):
         if not all(isinstance(size, int) for size in shape1[1:3]):
             raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
 
-    def _forward(self, image1, image2, iters: int, flow_init=None, record: dict | None = None):
+    def _forward(
+        self,
+        image1,
+        image2,
+        iters: int,
+        flow_init=None,
+        record: dict | None = None,
+        unroll: bool | None = None,
+    ):
         # Coordinates, flow, correlation and upsampling stay in float32 under any dtype policy;
         # the encoders and the update block run in the policy's compute dtype.
         image1 = ops.cast(image1, "float32")
@@ -247,7 +255,8 @@ class RAFT(keras.Model):
         flow_start = flow
         state = (hidden, flow, ops.zeros_like(flow))
         if record is None:
-            hidden, flow, _ = repeat(step, state, iters, unroll=self.unroll)
+            unroll = self.unroll if unroll is None else unroll
+            hidden, flow, _ = repeat(step, state, iters, unroll=unroll)
         else:
             (hidden, flow, _), (hiddens, flows, deltas) = repeat(
                 step, state, iters, unroll=self.unroll, history=True
@@ -300,10 +309,13 @@ class RAFT(keras.Model):
         self._check_images(image1, image2)
         key = (iters, flow_init is None)
         if key not in self._compiled_flow:
+            # TensorFlow cannot take a gradient (a GradientTape may be watching) through a loop
+            # inside an XLA function: the compiled forward pass unrolls it there.
+            unroll = True if keras.backend.backend() == "tensorflow" else None
             if flow_init is None:
-                forward = lambda a, b: self._forward(a, b, iters)  # noqa: E731
+                forward = lambda a, b: self._forward(a, b, iters, unroll=unroll)  # noqa: E731
             else:
-                forward = lambda a, b, f: self._forward(a, b, iters, f)  # noqa: E731
+                forward = lambda a, b, f: self._forward(a, b, iters, f, unroll=unroll)  # noqa: E731
             self._compiled_flow[key] = compile_model_function(self, forward)
         arrays = [ops.convert_to_tensor(image1), ops.convert_to_tensor(image2)]
         if flow_init is not None:

@@ -1,10 +1,12 @@
 """Runs in a subprocess (its own backend / device count) and prints JSON results.
 
 `python -m tests.model.step_losses_worker parity DIR`: rebuilds the tiny AVLAE, loads
-DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz; then takes one
+DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz, writes each step's
+gradients there (`step_gradients`) to DIR/gradients_<backend>.npz, then takes one
 `fixed_training_step` on DIR/step_inputs.npz and writes its result to DIR/step_<backend>.npz.
 `python -m tests.model.step_losses_worker distributed DIR [fit]`: on 2 devices, prints the step
-losses of the same batch computed on one device and split across two; loads
+losses of the same batch computed on one device and split across two, writes Step III's
+gradients both ways to DIR/gradients_1_device.npz and DIR/gradients_2_devices.npz; loads
 DIR/weights.weights.h5 and writes one `fixed_training_step` split across the two devices to
 DIR/step_<backend>_2_devices.npz (and, with `fit`, the logs and optimizer iterations of one
 data-parallel `fit` step).
@@ -58,6 +60,71 @@ def _compiled(fn):
 
         return jax.jit(fn)
     return fn
+
+
+# Each step's loss and the update groups it updates (`model.update_groups()`).
+STEP_GROUPS = {
+    "step_1": ("video_discriminator", "image_discriminator"),
+    "step_2": ("generator",),
+    "step_3": ("latent_reconstruction",),
+}
+
+
+def _gradient_tensors(model, batch: dict, steps) -> dict:
+    from avlae_keras.backend import loss_and_gradients
+
+    groups = model.update_groups()
+    results = {}
+    for step in steps:
+        variables = [v for name in STEP_GROUPS[step] for v in groups[name]]
+
+        def loss_fn(step=step):
+            return model.compute_step_losses(**batch)[step], None
+
+        _, _, gradients = loss_and_gradients(loss_fn, variables)
+        results.update({f"{step}_{i:03d}": g for i, g in enumerate(gradients)})
+    return results
+
+
+def step_gradients(model, inputs: dict, steps=tuple(STEP_GROUPS)) -> dict:
+    """The gradient of each step's loss (`compute_step_losses` on `inputs`) with respect to the
+    variables that step updates, from the model's current weights, without updating anything:
+    arrays "step_1_000", ... in `update_groups()` order. Unlike a training step, every step
+    starts from the same weights, so that the backends' gradients can be compared entry by
+    entry. JAX computes them in one jitted function over the model's variables (inputs placed
+    on several devices split the batch over them)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        variables = list(model.variables)
+
+        def stateless(values, batch):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                return _gradient_tensors(model, batch, steps)
+
+        results = jax.jit(stateless)([v.value for v in variables], inputs)
+    else:
+        results = _gradient_tensors(model, inputs, steps)
+    return {k: np.array(keras.ops.convert_to_numpy(v)) for k, v in results.items()}
+
+
+def _replica_step_gradients(strategy, model, split_inputs: dict, steps) -> dict:
+    """`step_gradients` under a TensorFlow strategy: each replica's gradient of its share of the
+    loss (`loss_and_gradients` divides by the replicas), summed over the replicas."""
+    import keras
+    import tensorflow as tf
+
+    per_replica = strategy.run(
+        lambda **batch: _gradient_tensors(model, batch, steps), kwargs=split_inputs
+    )
+    return {
+        k: np.array(
+            keras.ops.convert_to_numpy(strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None))
+        )
+        for k, v in per_replica.items()
+    }
 
 
 def fixed_training_step(model, inputs: dict) -> dict:
@@ -127,6 +194,7 @@ def parity(directory: str) -> dict:
     model.load_weights(os.path.join(directory, "weights.weights.h5"))
     inputs = dict(np.load(os.path.join(directory, "inputs.npz")))
     losses = _to_floats(_compiled(model.compute_step_losses)(**inputs))
+    _save_step(directory, f"gradients_{keras.backend.backend()}", step_gradients(model, inputs))
     step_inputs = dict(np.load(os.path.join(directory, "step_inputs.npz")))
     step = fixed_training_step(model, step_inputs)
     _save_step(directory, f"step_{keras.backend.backend()}", step)
@@ -167,6 +235,9 @@ def distributed(directory: str, fit: bool) -> dict:
         }
         assert len(sharded["videos"].sharding.device_set) == 2
         results["two_devices"] = _to_floats(step_losses(**sharded))
+        on_one = {k: jax.device_put(v, devices[0]) for k, v in inputs.items()}
+        _save_step(directory, "gradients_1_device", step_gradients(model, on_one, ("step_3",)))
+        _save_step(directory, "gradients_2_devices", step_gradients(model, sharded, ("step_3",)))
         _fixed_step_on_two_devices(model, directory)
         if fit:
             model.compile()
@@ -202,6 +273,13 @@ def distributed(directory: str, fit: bool) -> dict:
             k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in per_replica.items()
         }
+    )
+    _save_step(directory, "gradients_1_device", step_gradients(model, inputs, ("step_3",)))
+    split_inputs = {k: split(v) for k, v in inputs.items()}
+    _save_step(
+        directory,
+        "gradients_2_devices",
+        _replica_step_gradients(strategy, model, split_inputs, ("step_3",)),
     )
     with strategy.scope():
         _fixed_step_on_two_devices(model, directory)
