@@ -235,8 +235,8 @@ def distributed(directory: str, fit: bool) -> dict:
         }
         assert len(sharded["videos"].sharding.device_set) == 2
         results["two_devices"] = _to_floats(step_losses(**sharded))
-        on_one = {k: jax.device_put(v, devices[0]) for k, v in inputs.items()}
-        _save_step(directory, "gradients_1_device", step_gradients(model, on_one, ("step_3",)))
+        # NumPy inputs follow the replicated variables: every device computes the whole batch.
+        _save_step(directory, "gradients_1_device", step_gradients(model, inputs, ("step_3",)))
         _save_step(directory, "gradients_2_devices", step_gradients(model, sharded, ("step_3",)))
         _fixed_step_on_two_devices(model, directory)
         if fit:
