@@ -59,20 +59,28 @@ def _assert_same_losses(expected: dict, actual: dict) -> None:
 
 
 # Each step's gradient from the same weights and inputs, TF against JAX and one device against
-# two, per variable in L2 norm: measured at most 0.4% (TF eager against JAX's XLA: sums in
-# another order), plus 1e-6 per entry for gradients that are float32 noise (~1e-8, e.g. biases
-# before a normalization). A doubled, halved or sign-flipped gradient is off by 50% or more.
-SAME_WEIGHTS_GRADIENT_TOLERANCE = 0.01
+# two, in L2 norm: all of a step's gradients together within 1% (measured 0.25-0.3%: TF eager
+# against JAX's XLA sums in another order), and each variable's within 5% plus 1e-6 per entry
+# (measured up to 2% for the mapping networks' small gradients, ~5e-4, which vary with the
+# threads' summation order; float32 noise such as biases before a normalization, ~1e-8, is under
+# the per-entry allowance). A doubled, halved or sign-flipped gradient is off by 50% or more.
+STEP_GRADIENT_TOLERANCE = 0.01
+VARIABLE_GRADIENT_TOLERANCE = 0.05
 
 
 def _assert_same_gradients(expected: dict, actual: dict) -> None:
     assert set(expected) == set(actual) and expected
-    for name in sorted(expected):
-        reference, other = expected[name], actual[name]
-        error = np.linalg.norm(other - reference)
-        bound = SAME_WEIGHTS_GRADIENT_TOLERANCE * np.linalg.norm(reference)
-        bound += 1e-6 * np.sqrt(reference.size)
-        assert error <= bound, f"gradient {name}: {error} > {bound}"
+    for step in sorted({name[: len("step_1")] for name in expected}):
+        names = sorted(name for name in expected if name.startswith(step))
+        reference = np.concatenate([expected[name].ravel() for name in names])
+        other = np.concatenate([actual[name].ravel() for name in names])
+        error = np.linalg.norm(other - reference) / np.linalg.norm(reference)
+        assert error <= STEP_GRADIENT_TOLERANCE, f"{step}'s gradients: {error:.2e} relative"
+        for name in names:
+            error = np.linalg.norm(actual[name] - expected[name])
+            bound = VARIABLE_GRADIENT_TOLERANCE * np.linalg.norm(expected[name])
+            bound += 1e-6 * np.sqrt(expected[name].size)
+            assert error <= bound, f"gradient {name}: {error} > {bound}"
 
 
 def _assert_same_step(expected: dict, actual: dict, step_three_tolerance: float = 0.6) -> None:
