@@ -30,9 +30,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test-tensorflow: install
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q $(PYTEST_ARGS)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q --durations=10 $(PYTEST_ARGS)
 
 test-jax: install
-	KERAS_BACKEND=jax $(PY) -m pytest -q $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest -q --durations=10 $(PYTEST_ARGS)
 
 test: lint test-tensorflow test-jax

@@ -22,3 +22,70 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the shared test material beside the checkout)")
     return path
+
+
+# The session's tiny run: one real training step of `avlae_keras.trainer.train` (sprites, 32 px,
+# 4 frames, RAFT-small with its real weights), as scripts/train.py leaves it. Evaluation, figure,
+# judge and export tests read it; a test that changes a work directory changes a copy of it.
+TRAINED_RUN = {
+    "dataset": "sprites",
+    "num_videos": 8,
+    "resolution": 32,
+    "frames": 4,
+    "batch_size": 2,
+    "base_channels": 8,
+    "latent_dim": 16,
+    "raft": "raft_small",
+    "raft_iters": 1,
+    "steps": 1,
+    "log_every": 1,
+    "sample_every": 100,
+    "checkpoint_every": 1,
+    "data_workers": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(tmp_path_factory) -> Path:
+    """The work directory of TRAINED_RUN (config.json, logs, the checkpoint of step 1)."""
+    import keras
+
+    from avlae_keras.trainer import TrainConfig, train
+
+    # XLA on JAX (a step without it takes minutes there), not on TensorFlow (its XLA compile of
+    # the step costs about a minute on CPU; tests/avlae/test_trainer.py trains with it).
+    jit_compile = keras.backend.backend() == "jax"
+
+    weights = shared_file("weights/raft/raft-small.pth").parent
+    folder = tmp_path_factory.mktemp("trained") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOWS_WEIGHTS_DIR", str(weights))
+        train(TrainConfig(workdir=str(folder), jit_compile=jit_compile, **TRAINED_RUN))
+    return folder
+
+
+# Tests that take about half a minute or more on a 2-core CPU (measured with
+# `pytest --durations`): training runs, XLA compiles of a training step, processes of their own.
+# `make test` runs them all; `pytest -m "not slow"` leaves them out for a quick round.
+SLOW_TESTS = {
+    "tests/avlae/test_multi_process.py::test_two_processes_train_and_resume_as_one",
+    "tests/avlae/test_trainer.py::test_resume_continues_exactly",
+    "tests/avlae/test_trainer.py::test_sigkill_during_checkpoint_write_then_resume",
+    "tests/avlae/test_trainer.py::test_data_parallel_on_two_devices",
+    "tests/avlae/test_export.py::test_export_matches_in_memory_model_in_fresh_process",
+    "tests/model/test_backends_and_devices.py::"
+    "test_step_losses_and_one_step_match_on_the_other_backend",
+    "tests/model/test_backends_and_devices.py::"
+    "test_data_parallel_two_devices_give_the_same_step_losses_and_step",
+    "tests/model/test_training.py::test_fit_accepts_pydataset_and_continues",
+    "tests/model/test_training.py::test_fit_accepts_tf_data",
+    "tests/model/test_training.py::test_trains_under_mixed_bfloat16",
+    "tests/model/test_recipe.py::test_one_training_step_with_r1",
+    "tests/flows/test_raft_loop.py::test_looped_model_matches_unrolled_values_and_input_gradients",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("[")[0] in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

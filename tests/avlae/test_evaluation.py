@@ -1,37 +1,19 @@
 """scripts/sample.py and scripts/evaluate.py on a tiny sprites run."""
 
-import dataclasses
 import json
 import os
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from avlae_keras.evaluation import EvalConfig, EvaluationSetupError, evaluate
 from avlae_keras.figures import write_run_figures
-from avlae_keras.trainer import TrainConfig, build_model
-from avlae_keras.workdir import CheckpointManager
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
-TINY = {
-    "dataset": "sprites",
-    "num_videos": 16,
-    "resolution": 32,
-    "frames": 4,
-    "batch_size": 2,
-    "base_channels": 4,
-    "latent_dim": 8,
-    "raft": "raft_small",
-    "raft_iters": 1,
-    "log_every": 1,
-    "sample_every": 100,
-    "checkpoint_every": 1,
-    "jit_compile": False,
-}
+TINY = TRAINED_RUN  # the session's tiny trained run (tests/conftest.py)
 FAST_DISENTANGLEMENT = {
     "num_pairs": 4,
     "num_factor_videos": 24,
@@ -44,31 +26,13 @@ FAST_DISENTANGLEMENT = {
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A tiny sprites run as scripts/train.py leaves it: config.json and a checkpoint of step 1.
-
-    The model is built and checkpointed with the trainer's own `build_model` and
-    `CheckpointManager` but not trained: one training step costs minutes on the JAX backend
-    without XLA (tests/avlae/test_trainer.py covers training), and the evaluation only reads the
-    checkpoint.
-    """
+def trained_run(trained_workdir):
+    """A tiny sprites run as scripts/train.py leaves it: config.json and the checkpoint of step 1
+    (the session's, tests/conftest.py), with RAFT-small's weights in reach for the evaluation."""
     folder = shared_file("weights/raft/raft-small.pth").parent
-    previous = os.environ.get("FLOWS_WEIGHTS_DIR")
-    os.environ["FLOWS_WEIGHTS_DIR"] = str(folder)
-    workdir = tmp_path_factory.mktemp("run")
-    try:
-        config = TrainConfig(workdir=str(workdir), steps=1, **TINY)
-        keras.utils.set_random_seed(config.seed)
-        model = build_model(config)
-        state = {"config": dataclasses.asdict(config), "data_epoch": 0}
-        CheckpointManager(workdir / "checkpoints").save(model, 1, state)
-        (workdir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
-        yield workdir
-    finally:
-        if previous is None:
-            os.environ.pop("FLOWS_WEIGHTS_DIR", None)
-        else:
-            os.environ["FLOWS_WEIGHTS_DIR"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOWS_WEIGHTS_DIR", str(folder))
+        yield trained_workdir
 
 
 def test_sample_script_writes_every_figure(trained_run, tmp_path):

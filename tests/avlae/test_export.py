@@ -8,46 +8,23 @@ import shutil
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
-from avlae_keras.trainer import TrainConfig, train
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT
 
 pytest.importorskip("tensorflow")
 
-TINY = {
-    "dataset": "sprites",
-    "num_videos": 8,
-    "resolution": 32,
-    "frames": 4,
-    "batch_size": 2,
-    "base_channels": 8,
-    "latent_dim": 16,
-    "raft": "raft_small",
-    "raft_iters": 1,
-    "steps": 1,
-    "log_every": 1,
-    "sample_every": 100,
-    "checkpoint_every": 1,
-    "data_workers": 1,
-    "jit_compile": keras.backend.backend() == "jax",
-}
 BATCH_SIZES = (1, 3)
 CHECKER = REPO_ROOT / "tests" / "avlae" / "savedmodel_checker.py"
 FLOAT_TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A work directory with one training step of a tiny model (RAFT-small, real weights)."""
-    weights = shared_file("weights/raft/raft-small.pth").parent
-    folder = tmp_path_factory.mktemp("export") / "run"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FLOWS_WEIGHTS_DIR", str(weights))
-        train(TrainConfig(workdir=str(folder), **TINY))
-    return folder
+def workdir(trained_workdir):
+    """A work directory with one training step of a tiny model (RAFT-small, real weights): the
+    session's (tests/conftest.py: TRAINED_RUN, 32 px, 4 frames)."""
+    return trained_workdir
 
 
 def _videos(batch: int, seed: int) -> np.ndarray:

@@ -179,17 +179,38 @@ def test_step_losses_and_one_step_match_on_the_other_backend(reference):
     _assert_same_step(step, dict(np.load(directory / f"step_{other}.npz")))
 
 
-def _distributed(tmp_path, reference, fit: bool) -> dict:
+@pytest.fixture(scope="module")
+def distributed_run(reference, tmp_path_factory, request):
+    """One two-device worker run for the tests below (each start builds the model and compiles
+    its steps again): step losses and one step split across two devices, then, when the `fit`
+    test is selected, one data-parallel `fit` step (the worker runs it last, after the rest)."""
     directory, _, _ = reference
+    folder = tmp_path_factory.mktemp("distributed")
     for name in ("weights.weights.h5", "step_inputs.npz"):
-        shutil.copy(directory / name, tmp_path / name)
-    np.savez(tmp_path / "inputs.npz", **_inputs(4, TINY_CONFIG["latent_dim"], 4))
-    args = ["distributed", str(tmp_path)] + (["fit"] if fit else [])
-    return _run_worker(keras.backend.backend(), *args)
+        shutil.copy(directory / name, folder / name)
+    np.savez(folder / "inputs.npz", **_inputs(4, TINY_CONFIG["latent_dim"], 4))
+    fit = any(
+        item.name == "test_data_parallel_fit_on_two_devices" for item in request.session.items
+    )
+    args = ["distributed", str(folder)] + (["fit"] if fit else [])
+    return folder, _run_worker(keras.backend.backend(), *args)
 
 
-def test_data_parallel_two_devices_give_the_same_step_losses_and_step(tmp_path, reference):
-    results = _distributed(tmp_path, reference, fit=False)
+def _distributed(tmp_path, distributed_run, fit: bool) -> dict:
+    """The shared two-device run's results, its files copied to `tmp_path`."""
+    folder, results = distributed_run
+    for path in folder.glob("step_*_2_devices.npz"):
+        shutil.copy(path, tmp_path / path.name)
+    if fit:
+        assert "fit" in results, "the worker ran without `fit`"
+        return results
+    return {k: v for k, v in results.items() if k not in ("fit", "iterations")}
+
+
+def test_data_parallel_two_devices_give_the_same_step_losses_and_step(
+    tmp_path, reference, distributed_run
+):
+    results = _distributed(tmp_path, distributed_run, fit=False)
     assert results["devices"] == 2
     _assert_same_losses(results["one_device"], results["two_devices"])
     _assert_same_gradients(
@@ -211,8 +232,8 @@ def test_data_parallel_two_devices_give_the_same_step_losses_and_step(tmp_path, 
 
 
 @pytest.mark.slow
-def test_data_parallel_fit_on_two_devices(tmp_path, reference):
-    results = _distributed(tmp_path, reference, fit=True)
+def test_data_parallel_fit_on_two_devices(tmp_path, distributed_run):
+    results = _distributed(tmp_path, distributed_run, fit=True)
     assert results["devices"] == 2
     assert results["iterations"] == [2, 2, 2, 2]
     assert all(np.isfinite(v) for v in results["fit"].values())

@@ -42,7 +42,11 @@ def _state_variables(model) -> list:
 @pytest.fixture(scope="module")
 def _trained_once(make_tiny_model):
     model = make_tiny_model()
-    model.compile()
+    # TensorFlow without XLA: the tests below fit again on other kinds of input (PyDataset,
+    # tf.data) and after loading, and each retraces the step; an XLA compile of it costs about a
+    # minute on CPU each time (XLA on TensorFlow: test_recipe, test_trains_under_mixed_bfloat16
+    # and the trainer tests). JAX always compiles its steps.
+    model.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else None)
     before = snapshot(model.variables)
     history = model.fit(
         tiny_videos(STEPS * BATCH), batch_size=BATCH, epochs=1, shuffle=False, verbose=0
