@@ -199,7 +199,7 @@ def distributed_run(reference, tmp_path_factory, request):
 def _distributed(tmp_path, distributed_run, fit: bool) -> dict:
     """The shared two-device run's results, its files copied to `tmp_path`."""
     folder, results = distributed_run
-    for path in folder.glob("step_*_2_devices.npz"):
+    for path in [*folder.glob("step_*_2_devices.npz"), *folder.glob("gradients_*.npz")]:
         shutil.copy(path, tmp_path / path.name)
     if fit:
         assert "fit" in results, "the worker ran without `fit`"
