@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from avlae_keras import keras_internals
+from flows.transforms import is_traced
 
 BACKEND = keras.backend.backend()
 if BACKEND not in ("tensorflow", "jax"):
@@ -98,9 +99,6 @@ if BACKEND == "tensorflow":
     def _num_replicas_in_strategy() -> int:
         return tf.distribute.get_strategy().num_replicas_in_sync
 
-    def _is_traced(values) -> bool:
-        return tf.is_symbolic_tensor(values)
-
     class TrainStep:
         """Mixin giving `keras.Model` a `train_step` that runs `self.train_iteration`."""
 
@@ -145,9 +143,6 @@ if BACKEND == "tensorflow":
 else:
     import jax
     import jax.numpy as jnp
-
-    def _is_traced(values) -> bool:
-        return isinstance(values, jax.core.Tracer)
 
     def _current_mapping() -> dict:
         scope = keras_internals.current_stateless_scope()
@@ -241,10 +236,10 @@ def value_range(values) -> tuple[float, float] | None:
     """(min, max) of `values` when they are known now (a NumPy array or an eager tensor); None
     inside a traced function (`tf.function`, `jax.jit`) or for a symbolic `keras.KerasTensor`,
     and for an empty array."""
-    if isinstance(values, keras.KerasTensor) or _is_traced(values):
-        return None
     if isinstance(values, np.ndarray | np.generic):
         return (float(values.min()), float(values.max())) if values.size else None
+    if is_traced(values):
+        return None
     if not np.prod(values.shape):
         return None
     low, high = keras.ops.min(values), keras.ops.max(values)
