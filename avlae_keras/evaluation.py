@@ -383,7 +383,7 @@ def diversity_ratio(model, run_config: TrainConfig, num: int = DIVERSITY_VIDEOS)
     (seeds 1000, 1001, ...; 16 at a time) against `num` held-out real clips: the spread across
     samples (std, averaged over pixels) of generated over real. Near 0: one video for every
     latent; about 1: as varied as the data."""
-    from avlae_keras.model import batch_spread
+    from avlae_keras.logged_metrics import batch_spread
 
     source, _ = heldout_source(run_config, num)
     real, _ = evaluation_clips(source, run_config, num)

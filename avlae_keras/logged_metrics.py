@@ -4,6 +4,7 @@ statistics beside them, each as a running mean with the direction in which it im
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from avlae_keras.keras_internals import MetricsList, set_metric_direction
 
@@ -88,3 +89,21 @@ def health_names(k1: float = 1.0, k2: float = 1.0) -> list[str]:
     skipped = {"motion_reconstruction_error"} if k1 == 0 else set()
     skipped |= {"appearance_reconstruction_error"} if k2 == 0 else set()
     return [name for name in HEALTH_NAMES if name not in skipped]
+
+
+def batch_spread(videos):
+    """Mean over pixels of the standard deviation across the batch (B, ...) -> scalar."""
+    return ops.mean(ops.std(ops.cast(videos, "float32"), axis=0))
+
+
+def relative_reconstruction_error(target_codes, encoded_codes):
+    """E||w - w'||^2 / E||w - E[w]||^2 over the batch: 1 for an encoder that outputs the mean."""
+    target_codes = ops.cast(target_codes, "float32")
+    error = ops.mean(ops.square(target_codes - ops.cast(encoded_codes, "float32")))
+    return error / (ops.mean(ops.var(target_codes, axis=0)) + 1e-8)
+
+
+def sign_accuracy(logits, real: bool):
+    """How often a discriminator puts real (logit > 0) or fake (logit < 0) samples right."""
+    correct = ops.greater(logits, 0.0) if real else ops.less(logits, 0.0)
+    return ops.mean(ops.cast(correct, "float32"))

@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
+
+from avlae_keras.backend import default_jit_compile
+
+# `model.optimizer.iterations`, saved with the model's own variables (see `OptimizerGroup`).
+ITERATIONS_KEY = "optimizer_iterations"
 
 # The four update groups of Algorithm 1, in the order of `AVLAE.optimizers`.
 UPDATE_GROUPS = (
@@ -81,3 +87,73 @@ class OptimizerGroup:
     def learning_rate(self, value) -> None:
         for optimizer in self.optimizers:
             optimizer.learning_rate = value
+
+
+class OptimizedByGroups:
+    """Mixin of a `keras.Model` trained with one optimizer per update group (the model defines
+    `update_groups()`, {group: variables} in `UPDATE_GROUPS` order): `compile` takes the
+    optimizers, `model.optimizer` is their `OptimizerGroup`, and the compile config round-trips
+    through `.keras` saving."""
+
+    def compile(
+        self,
+        optimizers: list | None = None,
+        jit_compile: bool | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+    ) -> None:
+        """`optimizers`: one optimizer per update group (`UPDATE_GROUPS` order); default the
+        paper's Adam for each. `jit_compile` defaults to XLA on both backends (off
+        under a multi-replica `tf.distribute` strategy, which XLA cannot compile)."""
+        optimizers = default_optimizers() if optimizers is None else list(optimizers)
+        if len(optimizers) != len(UPDATE_GROUPS):
+            raise ValueError(
+                f"this model needs {len(UPDATE_GROUPS)} optimizers, one per update group "
+                f"{UPDATE_GROUPS}; got {len(optimizers)}."
+            )
+        if jit_compile is None:
+            jit_compile = default_jit_compile()
+        super().compile(
+            optimizer=optimizers[0],
+            jit_compile=jit_compile,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+        )
+        self.optimizers = optimizers
+        self.optimizer = OptimizerGroup(optimizers, self.update_groups().values())
+        self.optimizer.build()
+
+    def _optimizer_group(self) -> OptimizerGroup | None:
+        """`self.optimizer` once compiled, else None."""
+        group = getattr(self, "optimizer", None)
+        return group if isinstance(group, OptimizerGroup) else None
+
+    def get_compile_config(self) -> dict:
+        if not self.compiled:
+            return {}
+        return {
+            "optimizers": [keras.saving.serialize_keras_object(o) for o in self.optimizers],
+            "jit_compile": self.jit_compile,
+            "run_eagerly": self.run_eagerly,
+            "steps_per_execution": self.steps_per_execution,
+        }
+
+    def compile_from_config(self, config: dict) -> None:
+        config = dict(config)
+        config["optimizers"] = [
+            keras.saving.deserialize_keras_object(o) for o in config["optimizers"]
+        ]
+        self.compile(**config)
+
+    def save_own_variables(self, store) -> None:
+        super().save_own_variables(store)
+        if self._optimizer_group() is not None:
+            store[ITERATIONS_KEY] = self.optimizer.iterations.numpy()
+
+    def load_own_variables(self, store) -> None:
+        keys = list(store.keys())
+        # Without a compiled optimizer group there is no counter to restore (as Keras drops the
+        # optimizer state of a model loaded with compile=False).
+        if ITERATIONS_KEY in keys and self._optimizer_group() is not None:
+            self.optimizer.iterations.assign(np.asarray(store[ITERATIONS_KEY]).reshape(()))
+        super().load_own_variables({k: store[k] for k in keys if k != ITERATIONS_KEY})

@@ -13,12 +13,24 @@ from avlae_keras.networks.factorized_convolutions import (
     apply_stages,
     build_stages,
 )
-from flows import RAFT  # noqa: F401  (registers RAFT, so that saved models holding one load)
+from flows import RAFT  # (also registers RAFT, so that saved models holding one load)
 
 
 def flow_grid_size(resolution: int) -> int:
     """Side of RAFT's 1/8-resolution flow for frames of side `resolution`."""
     return math.ceil(resolution / 8)
+
+
+def resolve_flow_estimator(flow_estimator, dtype: str = "float32", unroll: bool = True):
+    """A `flows.RAFT` from an instance, its serialized config, or a preset name (then built
+    with `dtype` and `unroll`)."""
+    if isinstance(flow_estimator, str):
+        return RAFT.from_preset(flow_estimator, dtype=dtype, unroll=unroll)
+    if isinstance(flow_estimator, dict):
+        return keras.saving.deserialize_keras_object(flow_estimator)
+    if flow_estimator is None:
+        raise ValueError("use_motion_encoder=True needs a flow_estimator (a flows.RAFT or name).")
+    return flow_estimator
 
 
 @keras.saving.register_keras_serializable(package="avlae_keras")

@@ -14,6 +14,7 @@ data-parallel `fit` step).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -62,6 +63,35 @@ def _compiled(fn):
     return fn
 
 
+def compute_step_losses(model, videos, z_a, z_m, real_frame_index, fake_frame_index) -> dict:
+    """The three steps' losses of `model` for given latents and frame indices, without updating
+    anything: {"step_1", "step_2", "step_3"} and every term. Deterministic, for checks."""
+    from keras import ops
+
+    from avlae_keras.input_checks import check_videos
+
+    videos = check_videos(videos, model.frames, model.resolution, "compute_step_losses")
+    videos = ops.cast(videos, "float32")
+    fake_videos = ops.stop_gradient(model.synthesize(*model.map_latents(z_a, z_m)))
+    indices = (real_frame_index, fake_frame_index)
+    step_1_terms = model.discriminator_loss_terms(videos, fake_videos, *indices)
+    step_2_terms = model.generator_loss_terms(z_a, z_m, fake_frame_index)
+    step_3_terms = model.latent_reconstruction_terms(z_a, z_m, fake_frame_index)
+    return {
+        "step_1": sum(step_1_terms.values()),
+        "step_2": sum(step_2_terms.values()),
+        "step_3": sum(step_3_terms.values()),
+        **step_1_terms,
+        **step_2_terms,
+        **step_3_terms,
+    }
+
+
+def step_losses_of(model):
+    """`compute_step_losses` bound to `model`, for `jax.jit` and `strategy.run`."""
+    return functools.partial(compute_step_losses, model)
+
+
 # Each step's loss and the update groups it updates (`model.update_groups()`).
 STEP_GROUPS = {
     "step_1": ("video_discriminator", "image_discriminator"),
@@ -79,7 +109,7 @@ def _gradient_tensors(model, batch: dict, steps) -> dict:
         variables = [v for name in STEP_GROUPS[step] for v in groups[name]]
 
         def loss_fn(step=step):
-            return model.compute_step_losses(**batch)[step], None
+            return compute_step_losses(model, **batch)[step], None
 
         _, _, gradients = loss_and_gradients(loss_fn, variables)
         results.update({f"{step}_{i:03d}": g for i, g in enumerate(gradients)})
@@ -193,7 +223,7 @@ def parity(directory: str) -> dict:
     model = _build_model()
     model.load_weights(os.path.join(directory, "weights.weights.h5"))
     inputs = dict(np.load(os.path.join(directory, "inputs.npz")))
-    losses = _to_floats(_compiled(model.compute_step_losses)(**inputs))
+    losses = _to_floats(_compiled(step_losses_of(model))(**inputs))
     _save_step(directory, f"gradients_{keras.backend.backend()}", step_gradients(model, inputs))
     step_inputs = dict(np.load(os.path.join(directory, "step_inputs.npz")))
     step = fixed_training_step(model, step_inputs)
@@ -225,7 +255,7 @@ def distributed(directory: str, fit: bool) -> dict:
         distribution = keras.distribution.DataParallel(devices=devices)
         keras.distribution.set_distribution(distribution)
         model = _build_model()
-        step_losses = jax.jit(model.compute_step_losses)
+        step_losses = jax.jit(step_losses_of(model))
         results["one_device"] = _to_floats(
             step_losses(**{k: jax.device_put(v, devices[0]) for k, v in inputs.items()})
         )
@@ -254,7 +284,7 @@ def distributed(directory: str, fit: bool) -> dict:
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = _build_model()
-    results["one_device"] = _to_floats(model.compute_step_losses(**inputs))
+    results["one_device"] = _to_floats(compute_step_losses(model, **inputs))
     half = inputs["videos"].shape[0] // 2
 
     def split(array):
@@ -266,7 +296,7 @@ def distributed(directory: str, fit: bool) -> dict:
         )
 
     per_replica = strategy.run(
-        model.compute_step_losses, kwargs={k: split(v) for k, v in inputs.items()}
+        step_losses_of(model), kwargs={k: split(v) for k, v in inputs.items()}
     )
     results["two_devices"] = _to_floats(
         {

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from avlae_keras.backend import loss_and_gradients
-from avlae_keras.logged_metrics import health_names
-from avlae_keras.model import batch_spread, relative_reconstruction_error
+from avlae_keras.logged_metrics import batch_spread, health_names, relative_reconstruction_error
 from avlae_keras.monitoring import CollapseWatch
 from avlae_keras.networks import MappingNetwork, VideoGenerator
 from avlae_keras.networks.factorized_conv3d import FactorizedConv3D, FactorizedConv3DTranspose

@@ -1,0 +1,66 @@
+"""What a trained AVLAE offers: videos from latents, codes from videos, reconstructions."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from avlae_keras.input_checks import (
+    check_frame_index,
+    check_latents,
+    check_video_count,
+    check_videos,
+)
+
+
+class Inference:
+    """Mixin of `AVLAE`: `generate`, `encode`, `reconstruct` (and `call` = `reconstruct`), each
+    checking its inputs in Python before any compiled work. The model provides `frames`,
+    `resolution`, `latent_dim`, `map_latents`, `synthesize`, `appearance_encoder` and
+    `motion_encoder`."""
+
+    # --- inference --------------------------------------------------------------------------
+
+    def generate(self, num: int | None = None, z_a=None, z_m=None, seed: int | None = None):
+        """Videos G(FA(zA), FM(zM)) in [-1, 1], (num, T, H, W, 3). Missing latents are drawn
+        from N(0, I) with `seed`; given ones are (num, latent_dim) floats."""
+        check_video_count(num)
+        z_a, z_m = check_latents(z_a, z_m, self.latent_dim, num)
+        given = z_a if z_a is not None else z_m
+        if num is None:
+            if given is None:
+                raise ValueError(
+                    "generate() needs `num` (the number of videos) or latents z_a / z_m."
+                )
+            num = ops.shape(given)[0]
+        if z_a is None or z_m is None:  # (a SeedGenerator is a variable: only when needed)
+            seed_generator = keras.random.SeedGenerator(seed)
+            if z_a is None:
+                z_a = keras.random.normal((num, self.latent_dim), seed=seed_generator)
+            if z_m is None:
+                z_m = keras.random.normal((num, self.latent_dim), seed=seed_generator)
+        return self.synthesize(*self.map_latents(z_a, z_m))
+
+    def encode(self, videos, frame_index: int | None = None):
+        """(wA', wM') = (EA(x_t), EM(x)) for videos x (B, T, H, W, 3) in [-1, 1]; x_t is frame
+        `frame_index` (default the middle one)."""
+        return self._encode(videos, frame_index, "encode")
+
+    def reconstruct(self, videos, frame_index: int | None = None):
+        """G(EA(x_t), EM(x)) for real videos x (B, T, H, W, 3) in [-1, 1]."""
+        return self.synthesize(*self._encode(videos, frame_index, "reconstruct"))
+
+    def _encode(self, videos, frame_index, caller: str):
+        if self.motion_encoder is None:
+            raise ValueError(
+                f"{caller}: this AVLAE has no motion encoder (use_motion_encoder=False)."
+            )
+        videos = ops.cast(self._check_videos(videos, caller), "float32")
+        frame_index = check_frame_index(frame_index, self.frames, caller)
+        return self.appearance_encoder(videos[:, frame_index]), self.motion_encoder(videos)
+
+    def _check_videos(self, videos, caller: str, check_range: bool = True):
+        return check_videos(videos, self.frames, self.resolution, caller, check_range)
+
+    def call(self, videos):
+        return self.reconstruct(videos)
