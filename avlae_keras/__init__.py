@@ -11,6 +11,8 @@ import importlib.abc
 import importlib.util
 import sys
 
+from flows.lazy_exports import lazy_exports
+
 _EXPORTS = {
     "AVLAE": "avlae_keras.model",
     "UPDATE_GROUPS": "avlae_keras.optimizer_group",
@@ -32,16 +34,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'avlae_keras' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 # === Loading saved models without importing the model first ===================================

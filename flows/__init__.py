@@ -4,7 +4,7 @@ The exports are imported on first use, so that `flows.atomic_files` (shared with
 data pipeline, which needs neither Keras nor TensorFlow) stays light to import.
 """
 
-import importlib
+from flows.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "RAFT": "flows.raft",
@@ -21,13 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'flows' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,7 +20,7 @@ import pytest
 
 from avlae_keras.trainer import TrainConfig, build_model
 from avlae_keras.workdir import CheckpointManager
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
 README = REPO_ROOT / "README.md"
 _BLOCK = re.compile(
@@ -35,18 +35,8 @@ TINY_SIZES = {
     'RAFT.from_preset("raft_sintel")': 'RAFT.from_preset("raft_small")',
     "frame2, iters=12)": "frame2, iters=1)",
 }
-TINY_RUN = {
-    "dataset": "sprites",
-    "num_videos": 16,
-    "resolution": 32,
-    "frames": 4,
-    "batch_size": 2,
-    "base_channels": 4,
-    "latent_dim": 8,
-    "raft": "raft_small",
-    "raft_iters": 1,
-    "jit_compile": False,
-}
+# The session's tiny run (tests/conftest.py) with 16 clips, untrained and without XLA.
+TINY_RUN = {**TRAINED_RUN, "num_videos": 16, "jit_compile": False}
 
 
 def readme_blocks() -> list[tuple[int, str, str | None]]:
@@ -70,7 +60,7 @@ def readme_folder(tmp_path_factory):
         patch.setenv("FLOWS_WEIGHTS_DIR", str(weights))
         folder = tmp_path_factory.mktemp("readme")
         run = folder / "runs" / "demo"
-        config = TrainConfig(workdir=str(run), steps=1, **TINY_RUN)
+        config = TrainConfig(workdir=str(run), **TINY_RUN)
         keras.utils.set_random_seed(config.seed)
         state = {"config": dataclasses.asdict(config), "data_epoch": 0}
         CheckpointManager(run / "checkpoints").save(build_model(config), 1, state)

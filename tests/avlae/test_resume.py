@@ -28,32 +28,18 @@ from avlae_keras.workdir import (
     WorkDirLockedError,
     load_trained_model,
 )
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
-TINY = {
-    "dataset": "sprites",
-    "num_videos": 8,
-    "resolution": 16,
-    "frames": 4,
-    "batch_size": 2,
-    "base_channels": 4,
-    "latent_dim": 8,
-    "raft": "raft_small",
-    "raft_iters": 1,
-    "steps": 1,
-    "log_every": 1,
-    "sample_every": 100,
-    "checkpoint_every": 1,
-    "data_workers": 1,
-    "jit_compile": False,
-}
+# The session's tiny run (tests/conftest.py), untrained and without XLA: a rerun only resumes.
+TINY = {**TRAINED_RUN, "jit_compile": False}
 
 
 @pytest.fixture(scope="module")
 def checkpointed_run(tmp_path_factory):
     """config.json, flags.txt and a checkpoint of step 1 as the trainer writes them (the model
     is not trained: a step costs minutes on JAX without XLA; RAFT-small has random weights)."""
-    from avlae_keras.model import AVLAE, default_optimizers
+    from avlae_keras.model import AVLAE
+    from avlae_keras.optimizer_group import default_optimizers
     from flows import RAFT
 
     folder = tmp_path_factory.mktemp("resume") / "run"
@@ -131,9 +117,9 @@ def test_training_option_refused_with_its_fix_and_nothing_written(run):
 
 def test_architecture_refused_even_with_override(run):
     with pytest.raises(
-        ValueError, match=r"--base_channels: .* trained with 4, this command gives 8"
+        ValueError, match=r"--base_channels: .* trained with 8, this command gives 16"
     ):
-        rerun(run, base_channels=8, override_resumed_options=True)
+        rerun(run, base_channels=16, override_resumed_options=True)
 
 
 def test_override_applies_training_options_and_records_them(run, capsys):
