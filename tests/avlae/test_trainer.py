@@ -75,7 +75,9 @@ def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
         "--steps=6",
         "--checkpoint_every=1",
         "--raft=raft_small",
-        "--nojit_compile",
+        # XLA on JAX (eager steps take minutes there; the second process finds the compiled
+        # step in the session's cache), not on TensorFlow (a minute of XLA compile per process).
+        "--jit_compile" if keras.backend.backend() == "jax" else "--nojit_compile",
         *(f"--{k}={v}" for k, v in TINY.items()),
     ]
     env = {**os.environ, "FLOWS_WEIGHTS_DIR": str(raft_weights), "TF_CPP_MIN_LOG_LEVEL": "3"}
