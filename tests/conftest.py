@@ -48,19 +48,15 @@ TRAINED_RUN = {
 @pytest.fixture(scope="session")
 def trained_workdir(tmp_path_factory) -> Path:
     """The work directory of TRAINED_RUN (config.json, logs, the checkpoint of step 1)."""
-    import keras
-
     from avlae_keras.trainer import TrainConfig, train
 
-    # XLA on JAX (a step without it takes minutes there), not on TensorFlow (its XLA compile of
-    # the step costs about a minute on CPU; tests/avlae/test_trainer.py trains with it).
-    jit_compile = keras.backend.backend() == "jax"
-
+    # With XLA, the trainer's default on both backends: the suite's one training run with XLA on
+    # TensorFlow (other training tests leave it out there, each compile costing ~30 s of CPU).
     weights = shared_file("weights/raft/raft-small.pth").parent
     folder = tmp_path_factory.mktemp("trained") / "run"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLOWS_WEIGHTS_DIR", str(weights))
-        train(TrainConfig(workdir=str(folder), jit_compile=jit_compile, **TRAINED_RUN))
+        train(TrainConfig(workdir=str(folder), **TRAINED_RUN))
     return folder
 
 

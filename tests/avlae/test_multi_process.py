@@ -95,37 +95,36 @@ def _losses(workdir) -> list[dict]:
     return [{k: v for k, v in row.items() if k.endswith("_loss")} for row in rows]
 
 
-def _train_both_ways(tmp_path, options: dict, env: dict, cluster: dict) -> list[str]:
-    """Trains TMP/single in one process and TMP/multi in two, at once; returns their outputs."""
-    backend = keras.backend.backend()
-    single = dict(options)
-    if backend == "tensorflow":
-        # The multi-worker step runs without XLA (XLA cannot compile a step over mirrored
-        # variables), and TensorFlow's stateless random ops draw other latents under XLA than
-        # without it; so the reference runs without XLA too.
-        single["jit_compile"] = False
-    multi = {**options, "distribution": "multi_process", **cluster, "num_processes": 2}
-    logs = [open(tmp_path / f"{name}.log", "w") for name in ("single", "process0", "process1")]
-    processes = [
-        _start(tmp_path / "single", single, env, logs[0]),
-        *(
-            _start(tmp_path / "multi", {**multi, "process_id": i}, env, logs[i + 1])
-            for i in range(2)
-        ),
-    ]
+def _train(tmp_path, runs: dict[str, dict], env: dict) -> dict[str, str]:
+    """Starts one process per {log name: options} at once; returns their outputs."""
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in runs}
+    processes = {
+        name: _start(tmp_path / options.pop("run"), options, env, logs[name])
+        for name, options in ((n, dict(o)) for n, o in runs.items())
+    }
     try:
-        codes = [p.wait(timeout=1500) for p in processes]
+        codes = {name: p.wait(timeout=1500) for name, p in processes.items()}
     finally:
-        for p in processes:
+        for p in processes.values():
             if p.poll() is None:
                 p.kill()
-        for log in logs:
+        for log in logs.values():
             log.close()
-    outputs = [(tmp_path / f"{n}.log").read_text() for n in ("single", "process0", "process1")]
-    report = "\n".join(f"--- {code}\n{out[-3000:]}" for code, out in zip(codes, outputs))
-    assert codes == [0, 0, 0], report
-    assert "process 0 of 2" in outputs[1] and "process 1 of 2" in outputs[2], report
+    outputs = {name: (tmp_path / f"{name}.log").read_text() for name in runs}
+    report = "\n".join(f"--- {n} {codes[n]}\n{outputs[n][-3000:]}" for n in runs)
+    assert set(codes.values()) == {0}, report
     return outputs
+
+
+def _cluster(backend: str) -> dict:
+    """A new cluster's address (JAX: the coordinator; TensorFlow: every worker)."""
+    workers = 1 if backend == "jax" else 2
+    return {"coordinator_address": ",".join(f"127.0.0.1:{_free_port()}" for _ in range(workers))}
+
+
+def _processes(options: dict, cluster: dict) -> dict[str, dict]:
+    multi = {**options, "run": "multi", "distribution": "multi_process", "num_processes": 2}
+    return {f"process{i}": {**multi, **cluster, "process_id": i} for i in range(2)}
 
 
 def _assert_same_losses(tmp_path, steps: int) -> None:
@@ -140,29 +139,26 @@ def _assert_same_losses(tmp_path, steps: int) -> None:
 
 
 def test_two_processes_train_and_resume_as_one(tmp_path):
+    """Two processes train steps 1-2, stop, and resume to step 4 (a new cluster) with the
+    losses of one process that trains steps 1-4 straight."""
     # The backend of this test run (make test runs the suite once per backend).
     backend = keras.backend.backend()
     env = _environment(backend)
-    if backend == "jax":
-        cluster = {"coordinator_address": f"127.0.0.1:{_free_port()}"}
-    else:
-        addresses = ",".join(f"127.0.0.1:{_free_port()}" for _ in range(2))
-        cluster = {"coordinator_address": addresses}
-    _train_both_ways(tmp_path, TINY_NO_RAFT, env, cluster)
-    _assert_same_losses(tmp_path, 2)
+    single = {**TINY_NO_RAFT, "run": "single", "steps": 4}
+    if backend == "tensorflow":
+        single["jit_compile"] = False
+    first = {"single": single, **_processes(TINY_NO_RAFT, _cluster(backend))}
+    outputs = _train(tmp_path, first, env)
+    assert "process 0 of 2" in outputs["process0"] and "process 1 of 2" in outputs["process1"]
     # Process 0 wrote the work directory: one checkpoint, samples, config.
     run = tmp_path / "multi"
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["ckpt-00000002"]
     assert (run / "samples" / "step_00000002.png").is_file()
     assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())).process_id == 0
 
-    # Both runs resume from their step-2 checkpoints to step 4 (new ports: a new cluster).
-    if backend == "jax":
-        cluster = {"coordinator_address": f"127.0.0.1:{_free_port()}"}
-    else:
-        cluster = {"coordinator_address": ",".join(f"127.0.0.1:{_free_port()}" for _ in range(2))}
-    outputs = _train_both_ways(tmp_path, {**TINY_NO_RAFT, "steps": 4}, env, cluster)
-    assert all("resuming from step 2" in output for output in outputs), outputs
+    resumed = _processes({**TINY_NO_RAFT, "steps": 4}, _cluster(backend))
+    outputs = _train(tmp_path, resumed, env)
+    assert all("resuming from step 2" in output for output in outputs.values()), outputs
     _assert_same_losses(tmp_path, 4)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "ckpt-00000002",

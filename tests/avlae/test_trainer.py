@@ -1,6 +1,7 @@
 """The training job: resume after a kill (also mid-checkpoint), exact continuation, bad flags."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,19 +12,16 @@ import numpy as np
 import pytest
 
 from avlae_keras.trainer import TrainConfig, train
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
+# The session's tiny run (tests/conftest.py) at 16 px and half the width, as these tests train
+# several steps in several processes; each test sets its steps and checkpoints.
 TINY = {
-    "dataset": "sprites",
+    **{k: v for k, v in TRAINED_RUN.items() if k not in ("steps", "checkpoint_every")},
     "num_videos": 16,
     "resolution": 16,
-    "frames": 4,
-    "batch_size": 2,
     "base_channels": 4,
     "latent_dim": 8,
-    "raft_iters": 1,
-    "log_every": 1,
-    "sample_every": 100,
     "keep_checkpoints": 2,
 }
 
@@ -43,12 +41,20 @@ def final_weights(workdir):
     return latest.step, [np.asarray(w) for w in model.weights]
 
 
-def test_resume_continues_exactly(tmp_path, raft_weights):
-    options = {**TINY, "raft": "raft_small", "checkpoint_every": 2}
-    train(TrainConfig(workdir=str(tmp_path / "straight"), steps=4, **options))
-    train(TrainConfig(workdir=str(tmp_path / "resumed"), steps=2, **options))
-    summary = train(TrainConfig(workdir=str(tmp_path / "resumed"), steps=4, **options))
+def test_resume_continues_exactly(tmp_path, raft_weights, capsys):
+    """A run that stopped after step 2's checkpoint, with step 3's and 4's log lines written
+    and step 4's checkpoint lost, resumes to the weights and logs of a run that never stopped."""
+    options = {**TINY, "raft": "raft_small", "checkpoint_every": 2, "steps": 4}
+    # XLA on JAX (eager JAX steps are slow); TensorFlow's XLA step is trained by the session's
+    # run (tests/conftest.py), as each compile costs about 30 s of CPU here.
+    options["jit_compile"] = keras.backend.backend() == "jax"
+    train(TrainConfig(workdir=str(tmp_path / "straight"), **options))
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
+    shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "ckpt-00000004")
+    capsys.readouterr()
+    summary = train(TrainConfig(workdir=str(tmp_path / "resumed"), **options))
     assert summary["step"] == 4
+    assert "resuming from step 2" in capsys.readouterr().out
     step_a, weights_a = final_weights(tmp_path / "straight")
     step_b, weights_b = final_weights(tmp_path / "resumed")
     assert step_a == step_b == 4
