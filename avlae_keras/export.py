@@ -1,5 +1,6 @@
 """Exports a trained AVLAE as a TensorFlow SavedModel for serving (TensorFlow Serving, or
-`tf.saved_model.load` in a process that has neither Keras nor this project).
+`tf.saved_model.load` in a process that has neither Keras nor this project): `run(ExportConfig)`
+from a work directory's checkpoint (`avlae-export`), `export_saved_model` from a model in memory.
 
 Endpoints (each also a SavedModel signature of the same name; the batch size is dynamic):
 

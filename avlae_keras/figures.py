@@ -9,6 +9,8 @@
   clip, input then reconstruction.
 
 Latents are drawn with NumPy from `seed`, so a figure depends only on the checkpoint and seed.
+`run(SampleConfig)` writes them for a work directory's checkpoint (`avlae-sample`),
+`write_figures` for a model in memory.
 """
 
 from __future__ import annotations
