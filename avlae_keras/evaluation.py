@@ -169,16 +169,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def default_output(workdir: str | os.PathLike, step: int) -> Path:
-    return WorkDir(workdir).eval_report(step)
-
-
 def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> dict[str, Any]:
     """Computes the requested metrics of a run's checkpoint and writes the JSON report.
 
     `extractors` may supply ready feature extractors / classifiers for "fvd", "fid" and "is"
     (e.g. small random-weight networks in tests), bypassing the weights flags. Returns the report
-    (also written to `config.out`, default `<workdir>/eval/metrics_step_<step>.json`).
+    (also written to `config.out`, default `WorkDir.eval_report(step)`), with its `path`. Raises
+    `EvaluationSetupError` (a `ConfigError`) before any work when a metric cannot run, and
+    `CheckpointLoadError` when the work directory has no usable checkpoint.
     """
     extractors = dict(extractors or {})
     metrics = parse_metrics(config.metrics)
@@ -199,7 +197,7 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
     details: dict[str, Any] = {}
     samples: dict[str, Any] = {}
     resolutions = _resolutions(run_config)
-    cache_dir = Path(config.workdir) / "eval" / "real_statistics"
+    cache_dir = WorkDir(config.workdir).real_statistics
     fingerprint = data_fingerprint(run_config)
     for metric in ("fvd", "fid"):
         if metric not in metrics:
@@ -291,11 +289,15 @@ def evaluate(config: EvalConfig, extractors: dict[str, Any] | None = None) -> di
         },
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    out = Path(config.out) if config.out else default_output(config.workdir, checkpoint.step)
+    out = Path(config.out) if config.out else WorkDir(config.workdir).eval_report(checkpoint.step)
     # Strict JSON: a metric that is not a number (e.g. a ratio over static videos) becomes null.
     atomic_write_text(out, json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
     report["path"] = os.fspath(out)
     return report
+
+
+# The application's entry point under the name every application shares (`avlae_keras.cli`).
+run = evaluate
 
 
 def _disentanglement(model, run_config: TrainConfig, config: EvalConfig) -> dict[str, Any]:

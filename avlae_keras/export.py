@@ -1,5 +1,6 @@
 """Exports a trained AVLAE as a TensorFlow SavedModel for serving (TensorFlow Serving, or
-`tf.saved_model.load` in a process that has neither Keras nor this project).
+`tf.saved_model.load` in a process that has neither Keras nor this project): `run(ExportConfig)`
+from a work directory's checkpoint (`avlae-export`), `export_saved_model` from a model in memory.
 
 Endpoints (each also a SavedModel signature of the same name; the batch size is dynamic):
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from avlae_keras.config import ExportConfig
+from avlae_keras.errors import ExportError
 from flows.atomic_files import atomic_path
 
 SERVING_DEFAULT = "generate"
@@ -38,10 +40,6 @@ TENSORFLOW_MISSING = (
     'exporting a SavedModel needs TensorFlow: pip install "avlae-keras[tensorflow]" '
     '(or pip install "tensorflow>=2.21,<2.22" beside JAX)'
 )
-
-
-class ExportError(RuntimeError):
-    """The model cannot be exported (TensorFlow missing, an unusable output folder)."""
 
 
 def _tensorflow():
@@ -205,23 +203,30 @@ def describe_signatures(path: str | os.PathLike) -> dict[str, dict]:
     return dict(sorted(described.items()))
 
 
-def export_from_workdir(
-    workdir: str | os.PathLike, out: str | os.PathLike, step: int | None = None
-) -> dict[str, dict]:
-    """Loads the newest checkpoint of a training work directory (or that of `step`) and
-    exports it to `out`; returns the signatures as `export_saved_model`. Raises
-    `workdir.CheckpointLoadError` for a missing or mismatched checkpoint and `ExportError`
-    when TensorFlow is missing."""
-    from avlae_keras.workdir import load_trained_model
+def run(config: ExportConfig) -> dict[str, Any]:
+    """Loads the newest checkpoint of a training work directory (or that of `config.step`) and
+    exports it as a SavedModel folder `config.out`. Returns the report: `path`, `step`,
+    `checkpoint` and `signatures` (as `export_saved_model`). Raises `ConfigError` for unusable
+    options, `CheckpointLoadError` for a missing or mismatched checkpoint and `ExportError` when
+    TensorFlow is missing or `config.out` is not a new or empty folder, each before loading
+    anything."""
+    from avlae_keras.workdir import WorkDir, load_trained_model
 
-    _tensorflow()  # fail before loading anything
-    _check_output_folder(out)
-    model, checkpoint, _ = load_trained_model(workdir, step)
-    return export_saved_model(
+    config.validate()
+    _tensorflow()
+    out = _check_output_folder(config.out)
+    model, checkpoint, _ = load_trained_model(config.workdir, config.step)
+    signatures = export_saved_model(
         model,
         out,
-        metadata={"workdir": str(Path(workdir).resolve()), "step": checkpoint.step},
+        metadata={"workdir": str(WorkDir(config.workdir).path.resolve()), "step": checkpoint.step},
     )
+    return {
+        "path": os.fspath(out),
+        "step": checkpoint.step,
+        "checkpoint": os.fspath(checkpoint.path),
+        "signatures": signatures,
+    }
 
 
 def format_signatures(signatures: dict[str, dict]) -> str:
@@ -237,18 +242,3 @@ def format_signatures(signatures: dict[str, dict]) -> str:
         f"  {name}({tensors(spec['inputs'])}) -> {tensors(spec['outputs'])}"
         for name, spec in signatures.items()
     )
-
-
-def export_command(workdir: str, out: str, step: int | None = None) -> int:
-    """Exports and prints the endpoints; returns the exit status (1 with a one-line error on
-    stderr when the checkpoint is missing or does not match, or the export cannot run)."""
-    from avlae_keras.workdir import CheckpointLoadError
-
-    try:
-        signatures = export_from_workdir(workdir, out, step)
-    except (CheckpointLoadError, ExportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote SavedModel {out} with signatures (B: any batch size):")
-    print(format_signatures(signatures))
-    return 0

@@ -9,6 +9,8 @@
   clip, input then reconstruction.
 
 Latents are drawn with NumPy from `seed`, so a figure depends only on the checkpoint and seed.
+`run(SampleConfig)` writes them for a work directory's checkpoint (`avlae-sample`),
+`write_figures` for a model in memory.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from avlae_keras.config import TrainConfig
+from avlae_keras.config import SampleConfig, TrainConfig
 from avlae_keras.metrics.disentanglement import generate_from_latents
 from avlae_keras.metrics.extractors import to_float32_array
 from avlae_keras.visualization import (
@@ -127,19 +129,32 @@ def write_figures(
     return written
 
 
-def write_run_figures(
-    workdir: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    step: int | None = None,
-    **options,
-) -> dict[str, Any]:
-    """Loads a run's checkpoint (newest, or `step`) and writes its figures into `out` (default
-    `<workdir>/figures`); `options` go to `write_figures`. Returns {figure: [png, gif]} and the
-    `step`. Raises `CheckpointLoadError` when the work directory has no usable checkpoint."""
-    from avlae_keras.workdir import load_trained_model
+def run(config: SampleConfig) -> dict[str, Any]:
+    """Loads a run's checkpoint (newest, or `config.step`) and writes its figures into
+    `config.out` (default `WorkDir.figures`). Returns the report: `step`, `checkpoint`, `out`,
+    `figures` ({figure: [png, gif]}) and `reconstructions_held_out` (False when the dataset has
+    no held-out split and the reconstructions use training videos). Raises `ConfigError` for
+    unusable options and `CheckpointLoadError` when the work directory has no usable
+    checkpoint."""
+    from avlae_keras.workdir import WorkDir, load_trained_model
 
-    model, checkpoint, run_config = load_trained_model(workdir, step)
-    out = Path(out) if out else Path(workdir) / "figures"
-    written = write_figures(model, run_config, out, **options)
-    written["step"] = checkpoint.step
-    return written
+    config.validate()
+    model, checkpoint, run_config = load_trained_model(config.workdir, config.step)
+    out = Path(config.out) if config.out else WorkDir(config.workdir).figures
+    written = write_figures(
+        model,
+        run_config,
+        out,
+        num=config.num,
+        rows=config.rows,
+        seed=config.seed,
+        batch_size=config.batch_size,
+    )
+    held_out = written.pop("reconstructions_held_out")
+    return {
+        "step": checkpoint.step,
+        "checkpoint": os.fspath(checkpoint.path),
+        "out": os.fspath(out),
+        "figures": written,
+        "reconstructions_held_out": held_out,
+    }

@@ -33,11 +33,13 @@ from avlae_keras.config import (
     MODEL,
     RESUME_FIXED_OPTIONS,
     TRAINING_OPTIONS,
+    ConfigError,
     TrainConfig,
     flag_value,
     user_cache_dir,
 )
 from avlae_keras.data import training_batches
+from avlae_keras.errors import TrainingDivergedError
 from avlae_keras.model import AVLAE
 from avlae_keras.monitoring import CollapseWatch, MetricsLogger
 from avlae_keras.networks.video_generator import with_initial_frames_of_older_runs
@@ -55,10 +57,6 @@ from avlae_keras.workdir import (
 logger = logging.getLogger("avlae_keras.trainer")
 
 NUM_SAMPLES = 8
-
-
-class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite; the newest checkpoint is the last good state."""
 
 
 def build_model(config: TrainConfig) -> AVLAE:
@@ -136,7 +134,7 @@ def _as_flags(differences, use_new: bool) -> str:
 def plan_resume(config: TrainConfig, workdir: str | Path) -> ResumePlan | None:
     """How `config` continues the newest checkpoint in `workdir` (None when there is none).
 
-    Reads the work directory and writes nothing. Raises `ValueError` naming each option, the
+    Reads the work directory and writes nothing. Raises `ConfigError` naming each option, the
     checkpoint's value, the new value and the fix when an option cannot change (architecture,
     flow estimator, Step III's variables) or may change only with --override_resumed_options.
     """
@@ -148,14 +146,14 @@ def plan_resume(config: TrainConfig, workdir: str | Path) -> ResumePlan | None:
     saved = saved_options(checkpoint)
     fixed = _differences(saved, config, RESUME_FIXED_OPTIONS)
     if fixed:
-        raise ValueError(
+        raise ConfigError(
             f"cannot resume: {_describe(fixed, checkpoint)}. These options are fixed by the "
             f"trained checkpoint; rerun with {_as_flags(fixed, use_new=False)} (or "
             f"--flagfile={WorkDir(workdir).flags_file}), or train from scratch in a new --workdir"
         )
     training = _differences(saved, config, TRAINING_OPTIONS)
     if training and not config.override_resumed_options:
-        raise ValueError(
+        raise ConfigError(
             f"refusing to resume with other training options: {_describe(training, checkpoint)}. "
             f"Rerun with the checkpoint's values ({_as_flags(training, use_new=False)}, or "
             f"--flagfile={WorkDir(workdir).flags_file}), or add --override_resumed_options to "
@@ -232,10 +230,13 @@ def _seed_state(model) -> list:
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
-    """Runs (or resumes) training to `config.steps`; returns a summary.
+    """Runs (or resumes) training to `config.steps`; returns the report: the final `step`, the
+    newest `checkpoint`, the `samples` folder and the data epochs' summary (`data`).
 
     Everything that can refuse the run without the model (options, resume checks, another
-    `avlae-train` in the work directory) does so before anything is written there.
+    `avlae-train` in the work directory) does so before anything is written there. Raises
+    `ConfigError` (options refused), `WorkDirLockedError`, `TrainingDivergedError` and
+    `CheckpointWriteError`; `avlae_keras.cli` maps them to exit statuses.
     """
     config.validate()
     plan_resume(config, config.workdir)
@@ -247,7 +248,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
         with data_parallel_scope() as replicas:
             if config.batch_size % replicas:
-                raise ValueError(
+                raise ConfigError(
                     f"--batch_size: {config.batch_size} does not split over {replicas} devices; "
                     f"use a multiple of {replicas}."
                 )
@@ -263,6 +264,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
             )
             return _train(config)
     return _train(config)
+
+
+# The application's entry point under the name every application shares (`avlae_keras.cli`).
+run = train
 
 
 def _lock_workdir(workdir: WorkDir, chief: bool) -> WorkDirLock | None:

@@ -10,7 +10,8 @@ its layout, its configuration, its checkpoints and loading its trained model.
     <workdir>/logs/              metrics.jsonl and TensorBoard events
     <workdir>/samples/           sample GIFs and PNG strips written during training
     <workdir>/figures/           figures of `avlae-sample`
-    <workdir>/eval/              reports of `avlae-evaluate`
+    <workdir>/eval/              reports of `avlae-evaluate`, and real_statistics/, the cached
+                                 feature statistics of the run's real clips
 
 Each checkpoint is a folder `ckpt-<step>/` holding `model.keras` (every network and optimizer
 state) and `state.json` (step, data position, anything else the trainer needs). It is written
@@ -74,8 +75,18 @@ class WorkDir:
     def figures(self) -> Path:
         return self.path / "figures"
 
+    @property
+    def evaluations(self) -> Path:
+        return self.path / "eval"
+
     def eval_report(self, step: int) -> Path:
-        return self.path / "eval" / f"metrics_step_{step:08d}.json"
+        """The default path of `avlae-evaluate`'s report of the checkpoint of `step`."""
+        return self.evaluations / f"metrics_step_{step:08d}.json"
+
+    @property
+    def real_statistics(self) -> Path:
+        """The cached feature statistics of the run's real clips (FVD, FID)."""
+        return self.evaluations / "real_statistics"
 
     @property
     def lock_file(self) -> Path:

@@ -9,42 +9,35 @@ only: a factor classifier trained on real sprites, cached, labels generated vide
 The report goes to --out (default <workdir>/eval/metrics_step_<step>.json). Missing weights or
 unusable options fail before any work, naming the flag. The backend comes from KERAS_BACKEND.
 Every option is a field of `avlae_keras.config.EvalConfig`.
+
+Exit status: 0 done, 1 no usable checkpoint in --workdir, 2 options refused (before any work).
 """
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
-from absl import app, flags
+from absl import flags
 
-from avlae_keras.cli import run_app
-from avlae_keras.cli.config_flags import config_from_flags, define_flags
+from avlae_keras.cli import read_config, run_app, run_application
+from avlae_keras.cli.config_flags import define_flags
 from avlae_keras.config import EvalConfig
 
 FLAGS = flags.FLAGS
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if not FLAGS.workdir:
-        raise app.UsageError("--workdir is required: the folder training wrote to")
-    from avlae_keras.evaluation import EvaluationSetupError, evaluate, parse_metrics
-    from avlae_keras.workdir import CheckpointLoadError
-
-    try:
-        config = config_from_flags(EvalConfig)
-        report = evaluate(config.replace(metrics=parse_metrics(config.metrics)))
-    except EvaluationSetupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except CheckpointLoadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def print_report(report: dict[str, Any]) -> None:
     print(f"step {report['step']} ({report['dataset']}): report written to {report['path']}")
     for name, value in report["metrics"].items():
         print(f"  {name}: {value:.4f}")
-    return 0
+
+
+def main(argv: list[str]) -> int:
+    config = read_config(argv, EvalConfig)
+    # --metrics as typed (any case, repeated names) -> the metric names.
+    metrics = (name.strip().lower() for name in config.metrics)
+    config = config.replace(metrics=tuple(dict.fromkeys(name for name in metrics if name)))
+    return run_application("avlae_keras.evaluation", config, print_report)
 
 
 def run() -> None:

@@ -5,52 +5,34 @@
 Writes PNG grids and GIFs into --out (default <workdir>/figures): random samples, videos with
 fixed appearance and varied motion codes (and the reverse), and held-out real clips beside their
 reconstructions. Every option is a field of `avlae_keras.config.SampleConfig`.
+
+Exit status: 0 done, 1 no usable checkpoint in --workdir, 2 options refused (before any work).
 """
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
-from absl import app, flags
+from absl import flags
 
-from avlae_keras.cli import run_app
-from avlae_keras.cli.config_flags import config_from_flags, define_flags
-from avlae_keras.config import ConfigError, SampleConfig
+from avlae_keras.cli import read_config, run_app, run_application
+from avlae_keras.cli.config_flags import define_flags
+from avlae_keras.config import SampleConfig
 
 FLAGS = flags.FLAGS
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config = config_from_flags(SampleConfig)
-    try:
-        config.validate()
-    except ConfigError as error:
-        raise app.UsageError(str(error)) from error
-    from avlae_keras.figures import write_run_figures
-    from avlae_keras.workdir import CheckpointLoadError
-
-    try:
-        written = write_run_figures(
-            config.workdir,
-            config.out,
-            config.step,
-            num=config.num,
-            rows=config.rows,
-            seed=config.seed,
-            batch_size=config.batch_size,
-        )
-    except CheckpointLoadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"figures of step {written['step']}:")
-    for name, paths in written.items():
-        if isinstance(paths, list):
-            print(f"  {name}: {', '.join(paths)}")
-    if not written["reconstructions_held_out"]:
+def print_report(report: dict[str, Any]) -> None:
+    print(f"figures of step {report['step']}:")
+    for name, paths in report["figures"].items():
+        print(f"  {name}: {', '.join(paths)}")
+    if not report["reconstructions_held_out"]:
         print("  note: this dataset has no held-out split; reconstructions use training videos")
-    return 0
+
+
+def main(argv: list[str]) -> int:
+    config = read_config(argv, SampleConfig)
+    return run_application("avlae_keras.figures", config, print_report)
 
 
 def run() -> None:

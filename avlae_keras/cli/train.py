@@ -18,46 +18,29 @@ written (the disk is full: the message names the last good checkpoint).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from absl import app, flags
+from absl import flags
 
-from avlae_keras.cli import run_app
-from avlae_keras.cli.config_flags import config_from_flags, define_flags, resolve_flagfiles
-from avlae_keras.config import ConfigError, TrainConfig
+from avlae_keras.cli import read_config, run_app, run_application
+from avlae_keras.cli.config_flags import define_flags, resolve_flagfiles
+from avlae_keras.config import TrainConfig
 
 FLAGS = flags.FLAGS
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if not FLAGS.workdir:
-        raise app.UsageError("--workdir is required: the folder for checkpoints, logs, samples")
-    config = config_from_flags(TrainConfig)
-    # Imported here so that `--help` does not wait for TensorFlow / JAX.
-    from avlae_keras.trainer import TrainingDivergedError, train
-    from avlae_keras.workdir import CheckpointWriteError, WorkDirLockedError
-
-    # The trainer writes flags.txt (the run's options) once the checks passed.
-    try:
-        summary = train(config)
-    except (ConfigError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingDivergedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
-    except WorkDirLockedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 4
-    except CheckpointWriteError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 5
+def print_report(report: dict[str, Any]) -> None:
     print(
-        f"done: step {summary['step']}; checkpoint {summary['checkpoint']}; "
-        f"samples in {summary['samples']} (GIFs and PNG strips of frames 1, 10, 16)"
+        f"done: step {report['step']}; checkpoint {report['checkpoint']}; "
+        f"samples in {report['samples']} (GIFs and PNG strips of frames 1, 10, 16)"
     )
-    return 0
+
+
+def main(argv: list[str]) -> int:
+    config = read_config(argv, TrainConfig)
+    # A dataset that cannot be read (avlae_keras.data raises ValueError) is refused input too.
+    # The trainer writes flags.txt (the run's options) once the checks passed.
+    return run_application("avlae_keras.trainer", config, print_report, refused=(ValueError,))
 
 
 def run() -> None:

@@ -26,6 +26,14 @@ from avlae_keras.config import (
 from tests.conftest import REPO_ROOT
 
 CONFIGS = (TrainConfig, EvalConfig, SampleConfig, ExportConfig, PrepareDataConfig)
+# The application of each configuration: a module whose `run(config)` returns a report.
+APPLICATIONS = {
+    TrainConfig: "avlae_keras.trainer",
+    EvalConfig: "avlae_keras.evaluation",
+    SampleConfig: "avlae_keras.figures",
+    ExportConfig: "avlae_keras.export",
+    PrepareDataConfig: "avlae_keras.prepare_data",
+}
 
 
 @pytest.mark.parametrize("config_class", CONFIGS, ids=lambda c: c.__name__)
@@ -137,18 +145,14 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)  # submodules
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return found
 
 
 def test_applications_never_import_each_other():
-    applications = {
-        "avlae_keras.trainer",
-        "avlae_keras.evaluation",
-        "avlae_keras.figures",
-        "avlae_keras.export",
-    }
+    applications = set(APPLICATIONS.values())
     package = REPO_ROOT / "avlae_keras"
     for module in applications:
         path = package / f"{module.split('.')[-1]}.py"
@@ -161,6 +165,18 @@ def test_applications_never_import_each_other():
         if module in applications:
             continue
         assert not _imports(path) & applications, f"{module} imports an application"
+
+
+@pytest.mark.parametrize("config_class", CONFIGS, ids=lambda c: c.__name__)
+def test_each_command_runs_its_application_with_its_configuration(config_class):
+    import importlib
+    import typing
+
+    module_name = APPLICATIONS[config_class]
+    run = importlib.import_module(module_name).run
+    assert typing.get_type_hints(run)["config"] is config_class
+    command = importlib.import_module(f"avlae_keras.cli.{config_class.APPLICATION}")
+    assert f'"{module_name}"' in inspect.getsource(command.main)  # run_application's argument
 
 
 def test_no_import_cycles_inside_data():

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from avlae_keras import figures
+from avlae_keras.config import SampleConfig
 from avlae_keras.evaluation import EvalConfig, EvaluationSetupError, evaluate
-from avlae_keras.figures import write_run_figures
 from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
 TINY = TRAINED_RUN  # the session's tiny trained run (tests/conftest.py)
@@ -36,9 +37,13 @@ def trained_run(trained_workdir):
 
 
 def test_sample_script_writes_every_figure(trained_run, tmp_path):
-    written = write_run_figures(trained_run, out=tmp_path / "figures", num=3, rows=2, seed=1)
-    assert written["step"] == 1
-    assert written["reconstructions_held_out"] is True
+    report = figures.run(
+        SampleConfig(workdir=str(trained_run), out=str(tmp_path / "figures"), num=3, rows=2, seed=1)
+    )
+    assert report["step"] == 1 and report["out"] == str(tmp_path / "figures")
+    assert report["reconstructions_held_out"] is True
+    written = report["figures"]
+    assert sorted(written) == ["fixed_appearance", "fixed_motion", "reconstructions", "samples"]
     names = ("samples", "fixed_appearance", "fixed_motion", "reconstructions")
     for name in names:
         png, gif = written[name]

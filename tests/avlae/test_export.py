@@ -79,13 +79,22 @@ def _expected(model, signature: str, arguments: dict) -> dict[str, np.ndarray]:
     }
 
 
+def _export(workdir, out, step=None) -> dict:
+    from avlae_keras.config import ExportConfig
+    from avlae_keras.export import run
+
+    return run(ExportConfig(workdir=str(workdir), out=str(out), step=step))
+
+
 def test_export_matches_in_memory_model_in_fresh_process(workdir, tmp_path, capsys):
-    from avlae_keras.export import export_command as export
+    from avlae_keras.cli.export import print_report
     from avlae_keras.visualization import to_uint8
     from avlae_keras.workdir import load_trained_model
 
     out = tmp_path / "saved_model"
-    assert export(str(workdir), str(out)) == 0
+    report = _export(workdir, out)
+    assert report["path"] == str(out) and report["step"] == 1
+    print_report(report)
     printed = capsys.readouterr().out
     for signature in ("generate", "sample", "encode", "reconstruct", "serving_default"):
         assert f"  {signature}(" in printed
@@ -160,41 +169,30 @@ def test_videos_to_uint8_is_the_visualization_mapping():
     np.testing.assert_array_equal(ops.convert_to_numpy(videos_to_uint8(values)), to_uint8(values))
 
 
-def test_missing_workdir_and_checkpoint_fail_clearly(tmp_path, capsys):
-    from avlae_keras.export import export_command as export
-    from avlae_keras.export import export_from_workdir
+def test_missing_workdir_and_checkpoint_fail_clearly(tmp_path):
     from avlae_keras.workdir import CheckpointLoadError
 
     with pytest.raises(CheckpointLoadError, match="does not exist"):
-        export_from_workdir(tmp_path / "nowhere", tmp_path / "out")
-    assert export(str(tmp_path / "nowhere"), str(tmp_path / "out")) == 1
-    error = capsys.readouterr().err
-    assert error.startswith("error: work directory") and "Traceback" not in error
+        _export(tmp_path / "nowhere", tmp_path / "out")
 
     (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
-    with pytest.raises(CheckpointLoadError, match="no complete checkpoint"):
-        export_from_workdir(tmp_path / "empty", tmp_path / "out")
-    assert export(str(tmp_path / "empty"), str(tmp_path / "out")) == 1
-    assert "train first" in capsys.readouterr().err
+    with pytest.raises(CheckpointLoadError, match="no complete checkpoint.*train first"):
+        _export(tmp_path / "empty", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_mismatched_config_and_unknown_step_fail_clearly(workdir, tmp_path, capsys):
-    from avlae_keras.export import export_command as export
-    from avlae_keras.export import export_from_workdir
+def test_mismatched_config_and_unknown_step_fail_clearly(workdir, tmp_path):
     from avlae_keras.workdir import CheckpointLoadError
 
     with pytest.raises(CheckpointLoadError, match="no checkpoint of step 5"):
-        export_from_workdir(workdir, tmp_path / "out", step=5)
+        _export(workdir, tmp_path / "out", step=5)
 
     copy = tmp_path / "copy"
     shutil.copytree(workdir, copy)
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "resolution": 64}))
     with pytest.raises(CheckpointLoadError, match="resolution: checkpoint 32 vs config 64"):
-        export_from_workdir(copy, tmp_path / "out")
-    assert export(str(copy), str(tmp_path / "out")) == 1
-    assert "does not match" in capsys.readouterr().err
+        _export(copy, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -241,8 +239,8 @@ def test_model_without_motion_encoder_exports_generate_and_sample(tmp_path):
 
 
 def test_missing_tensorflow_is_a_clear_error(tmp_path, monkeypatch):
-    from avlae_keras.export import ExportError, export_from_workdir
+    from avlae_keras.export import ExportError
 
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(ExportError, match=r'pip install "avlae-keras\[tensorflow\]"'):
-        export_from_workdir(tmp_path, tmp_path / "out")
+        _export(tmp_path, tmp_path / "out")
