@@ -42,19 +42,34 @@ def _inputs(batch: int, latent_dim: int, frames: int) -> dict:
     }
 
 
-def _run_worker(backend: str, *args: str) -> dict:
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO_ROOT)}
-    completed = subprocess.run(
-        [sys.executable, "-m", "tests.model.step_losses_worker", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULTS ")]
-    assert completed.returncode == 0 and lines, completed.stderr[-4000:]
-    return json.loads(lines[-1][len("RESULTS ") :])
+class _Worker:
+    """`python -m tests.model.step_losses_worker ARGS` on `backend`, started at once; `results()`
+    waits for its JSON. The two workers of this module run side by side: most of their time is
+    single-threaded compilation, so two at once take little longer than one on two cores."""
+
+    def __init__(self, backend: str, log_folder: Path, *args: str):
+        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO_ROOT)}
+        self.stdout_path, self.stderr_path = log_folder / "stdout.txt", log_folder / "stderr.txt"
+        with self.stdout_path.open("w") as stdout, self.stderr_path.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.model.step_losses_worker", *args],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+            )
+
+    def results(self) -> dict:
+        try:
+            returncode = self.process.wait(timeout=900)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        stdout = self.stdout_path.read_text()
+        lines = [line for line in stdout.splitlines() if line.startswith("RESULTS ")]
+        assert returncode == 0 and lines, self.stderr_path.read_text()[-4000:]
+        return json.loads(lines[-1][len("RESULTS ") :])
 
 
 def _assert_same_losses(expected: dict, actual: dict) -> None:
@@ -170,12 +185,43 @@ def reference(make_tiny_model, tmp_path_factory):
     return directory, losses, step
 
 
-def test_step_losses_and_one_step_match_on_the_other_backend(reference):
-    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
-    if importlib.util.find_spec(other) is None:
+def _other_backend() -> str:
+    return "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+
+
+@pytest.fixture(scope="module")
+def workers(reference, tmp_path_factory, request) -> dict[str, _Worker]:
+    """Both subprocess workers, started together from the reference's files: "parity" on the
+    other backend (when installed), "distributed" (step losses and one step split across two
+    devices, then, when the `fit` test is selected, one data-parallel `fit` step)."""
+    directory, _, _ = reference
+    selected = {item.name for item in request.session.items}
+    started = {}
+    parity_selected = "test_step_losses_and_one_step_match_on_the_other_backend" in selected
+    if parity_selected and importlib.util.find_spec(_other_backend()) is not None:
+        logs = tmp_path_factory.mktemp("parity_logs")
+        started["parity"] = _Worker(_other_backend(), logs, "parity", str(directory))
+    folder = tmp_path_factory.mktemp("distributed")
+    for name in ("weights.weights.h5", "step_inputs.npz"):
+        shutil.copy(directory / name, folder / name)
+    np.savez(folder / "inputs.npz", **_inputs(4, TINY_CONFIG["latent_dim"], 4))
+    fit = "test_data_parallel_fit_on_two_devices" in selected
+    args = ["distributed", str(folder)] + (["fit"] if fit else [])
+    logs = tmp_path_factory.mktemp("distributed_logs")
+    started["distributed"] = _Worker(keras.backend.backend(), logs, *args)
+    started["distributed"].folder = folder
+    yield started
+    for worker in started.values():
+        if worker.process.poll() is None:
+            worker.process.kill()
+
+
+def test_step_losses_and_one_step_match_on_the_other_backend(reference, workers):
+    other = _other_backend()
+    if "parity" not in workers:
         pytest.skip(f"{other} is not installed")
     directory, here, step = reference
-    there = _run_worker(other, "parity", str(directory))
+    there = workers["parity"].results()
     _assert_same_losses(here, there)
     assert here["motion_reconstruction_loss"] > 0
     # From the same weights every step's gradient agrees (Step III's included, to ~0.4%).
@@ -185,20 +231,10 @@ def test_step_losses_and_one_step_match_on_the_other_backend(reference):
 
 
 @pytest.fixture(scope="module")
-def distributed_run(reference, tmp_path_factory, request):
-    """One two-device worker run for the tests below (each start builds the model and compiles
-    its steps again): step losses and one step split across two devices, then, when the `fit`
-    test is selected, one data-parallel `fit` step (the worker runs it last, after the rest)."""
-    directory, _, _ = reference
-    folder = tmp_path_factory.mktemp("distributed")
-    for name in ("weights.weights.h5", "step_inputs.npz"):
-        shutil.copy(directory / name, folder / name)
-    np.savez(folder / "inputs.npz", **_inputs(4, TINY_CONFIG["latent_dim"], 4))
-    fit = any(
-        item.name == "test_data_parallel_fit_on_two_devices" for item in request.session.items
-    )
-    args = ["distributed", str(folder)] + (["fit"] if fit else [])
-    return folder, _run_worker(keras.backend.backend(), *args)
+def distributed_run(workers):
+    """The two-device worker's folder and results (run once for the tests below)."""
+    worker = workers["distributed"]
+    return worker.folder, worker.results()
 
 
 def _distributed(tmp_path, distributed_run, fit: bool) -> dict:
