@@ -21,6 +21,9 @@ Cases:
   demo_forward_backward  the same, value and gradient of sum(flow^2) to the videos (Steps II, III).
   compute_flow           RAFT.from_preset(preset).compute_flow(image1, image2) on NumPy arrays,
                          called as the README shows it; the reference: model(...) under no_grad.
+  train_step             one AVLAE training step (Steps I-III, `train_on_batch`) of the demo's
+                         model (configs/demo.flags: width 16, latent 32, R1 gamma 1) on `videos`
+                         videos; pairs per call counts Step I's 2 * videos * (frames - 1).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum(
     "case",
     "demo_forward",
-    ["demo_forward", "demo_forward_backward", "compute_flow"],
+    ["demo_forward", "demo_forward_backward", "compute_flow", "train_step"],
     "What to time (see the module docstring).",
 )
 flags.DEFINE_multi_string(
@@ -66,6 +69,8 @@ flags.DEFINE_string("worker", None, "Internal: 'backend,code_dir' to serve in th
 def pairs_per_call() -> int:
     if FLAGS.case == "compute_flow":
         return FLAGS.batch
+    if FLAGS.case == "train_step":
+        return 2 * FLAGS.videos * (FLAGS.frames - 1)
     return FLAGS.videos * (FLAGS.frames - 1)
 
 
@@ -89,6 +94,23 @@ def keras_call(backend: str):
     from avlae_keras.networks.motion_encoder import MotionEncoder
 
     raft = RAFT.from_preset(FLAGS.preset, unroll=FLAGS.unroll)
+    if FLAGS.case == "train_step":
+        from avlae_keras import AVLAE
+
+        model = AVLAE(
+            resolution=FLAGS.size,
+            frames=FLAGS.frames,
+            base_channels=16,
+            latent_dim=32,
+            flow_estimator=raft,
+            raft_iters=FLAGS.iters,
+            r1_gamma=1.0,
+            seed=0,
+        )
+        model.compile(jit_compile=True)
+        shape = (FLAGS.videos, FLAGS.frames, FLAGS.size, FLAGS.size, 3)
+        batch = rng.uniform(-1, 1, shape).astype("float32")
+        return lambda: model.train_on_batch(batch)
     encoder = MotionEncoder(raft, raft_iters=FLAGS.iters, resolution=FLAGS.size)
     shape = (FLAGS.videos, FLAGS.frames, FLAGS.size, FLAGS.size, 3)
     videos = keras.ops.convert_to_tensor(rng.uniform(-1, 1, shape).astype("float32"))
