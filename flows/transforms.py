@@ -10,39 +10,21 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-# XLA (jaxlib 0.10, TensorFlow 2.21) on a CPU hands convolutions, reductions and dots to YNNPACK.
-# For RAFT's many small convolutions on a few cores its own kernels are faster: 1.3-2.2x for the
-# demo's RAFT-small forward and backward (benchmarks/RESULTS.md, 2026-12-05). The flag is read
-# when the backend starts, so it is set when `flows` is imported; it does not touch GPU programs.
+# XLA (jaxlib 0.10) on a CPU hands convolutions, reductions and dots to YNNPACK. For RAFT's many
+# small convolutions on a few cores XLA's own kernels were faster (JAX, the demo's RAFT-small:
+# 1.2-1.7x in three of four interleaved runs; benchmarks/RESULTS.md, 2026-12-05), so flows' own
+# compiled programs on JAX (`jit`, compiled `RAFT.compute_flow`) turn it off per program. Not
+# process-wide through XLA_FLAGS: AVLAE's whole TensorFlow training step measured faster with
+# YNNPACK (624 vs 731 ms).
 _YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
-_YNN_OFF = "-individual_convolution,-reduce,-individual_dot"
-KEEP_XLA_FLAGS_VARIABLE = "FLOWS_KEEP_XLA_FLAGS"
-
-
-def set_cpu_xla_flags() -> bool:
-    """Turns XLA's YNNPACK fusions off on CPU through `XLA_FLAGS`, unless `XLA_FLAGS` already
-    names the option or `FLOWS_KEEP_XLA_FLAGS=1`. Returns whether flows chose the setting.
-
-    Takes effect only if the backend has not compiled anything yet in this process; `jit` and
-    compiled `RAFT.compute_flow` on JAX also pass it per program, so they get it either way."""
-    if os.environ.get(KEEP_XLA_FLAGS_VARIABLE) == "1":
-        return False
-    flags = os.environ.get("XLA_FLAGS", "")
-    if _YNN_OPTION in flags:
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags} --{_YNN_OPTION}={_YNN_OFF}".strip()
-    return True
-
-
-_CPU_FLAGS_CHOSEN = set_cpu_xla_flags()
 
 
 def _jax_compiler_options() -> dict | None:
-    """The per-program form of `set_cpu_xla_flags` for `jax.jit` on a CPU (an empty list of
-    fusion types: none)."""
+    """XLA options of flows' JAX programs on a CPU: no YNNPACK fusions (an empty list of fusion
+    types), unless `XLA_FLAGS` names the option."""
     import jax
 
-    if not _CPU_FLAGS_CHOSEN or jax.default_backend() != "cpu":
+    if _YNN_OPTION in os.environ.get("XLA_FLAGS", "") or jax.default_backend() != "cpu":
         return None
     return {_YNN_OPTION: ""}
 
