@@ -5,9 +5,28 @@ backend-specific code in `flows`; `jit` and `value_and_input_gradients` are expo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import keras
+
+# XLA (jaxlib 0.10) on a CPU hands convolutions, reductions and dots to YNNPACK. For RAFT's many
+# small convolutions on a few cores XLA's own kernels were faster (JAX, the demo's RAFT-small:
+# 1.2-1.7x in three of four interleaved runs; benchmarks/RESULTS.md, 2026-12-05), so flows' own
+# compiled programs on JAX (`jit`, compiled `RAFT.compute_flow`) turn it off per program. Not
+# process-wide through XLA_FLAGS: AVLAE's whole TensorFlow training step measured faster with
+# YNNPACK (624 vs 731 ms).
+_YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
+
+
+def _jax_compiler_options() -> dict | None:
+    """XLA options of flows' JAX programs on a CPU: no YNNPACK fusions (an empty list of fusion
+    types), unless `XLA_FLAGS` names the option."""
+    import jax
+
+    if _YNN_OPTION in os.environ.get("XLA_FLAGS", "") or jax.default_backend() != "cpu":
+        return None
+    return {_YNN_OPTION: ""}
 
 
 def jit(fn: Callable) -> Callable:
@@ -16,7 +35,7 @@ def jit(fn: Callable) -> Callable:
     if backend == "jax":
         import jax
 
-        return jax.jit(fn)
+        return jax.jit(fn, compiler_options=_jax_compiler_options())
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -57,7 +76,7 @@ def compile_model_function(model: keras.Model, fn: Callable) -> Callable:
             with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
                 return fn(*args)
 
-        compiled = jax.jit(stateless)
+        compiled = jax.jit(stateless, compiler_options=_jax_compiler_options())
         return lambda *args: compiled([v.value for v in variables], *args)
     if backend == "tensorflow":
         import tensorflow as tf

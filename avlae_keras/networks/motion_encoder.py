@@ -114,7 +114,8 @@ class MotionEncoder(keras.layers.Layer):
     """EM: videos (B, T, H, W, 3) in [-1, 1] -> wM' (B, latent_dim).
 
     The flow estimator sees frames mapped to [0, 255] and runs once over all B * (T - 1)
-    consecutive pairs; its 1/8-resolution flow (B, T-1, ceil(H/8), ceil(W/8), 2) feeds EM*
+    consecutive pairs (`RAFT.compute_flow_sequence`, each frame feature-encoded once); its
+    1/8-resolution flow (B, T-1, ceil(H/8), ceil(W/8), 2) feeds EM*
     (`flow_sequence_encoder`). The flow estimator stays frozen (its weights are never in a
     trainable list) but passes gradients to the frames.
 
@@ -165,15 +166,13 @@ class MotionEncoder(keras.layers.Layer):
 
     def compute_flow_sequence(self, videos):
         """(B, T, H, W, 3) in [-1, 1] -> 1/8-resolution flow (B, T-1, ceil(H/8), ceil(W/8), 2)."""
-        frames, height, width = videos.shape[1], videos.shape[2], videos.shape[3]
+        frames = videos.shape[1]
         if frames is None or frames < 2:
             raise ValueError(f"The motion encoder needs at least 2 frames, got {frames}.")
         images = (ops.cast(videos, "float32") + 1.0) * 127.5
-        first = ops.reshape(images[:, :-1], (-1, height, width, 3))
-        second = ops.reshape(images[:, 1:], (-1, height, width, 3))
-        flow_low, _ = self.flow_estimator.compute_flow(first, second, iters=self.raft_iters)
-        grid_h, grid_w = flow_low.shape[1], flow_low.shape[2]
-        return ops.reshape(flow_low, (-1, frames - 1, grid_h, grid_w, 2))
+        # One call over every video's T - 1 pairs; each frame is feature-encoded once.
+        flow_low, _ = self.flow_estimator.compute_flow_sequence(images, iters=self.raft_iters)
+        return flow_low
 
     def call(self, videos):
         return self.flow_sequence_encoder(self.compute_flow_sequence(videos))

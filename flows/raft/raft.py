@@ -205,6 +205,11 @@ class RAFT(keras.Model):
         if not all(isinstance(size, int) for size in shape1[1:3]):
             raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
 
+    def _normalize(self, images, top: int, bottom: int, left: int, right: int):
+        """[0, 255] float32 images -> [-1, 1], padded to a multiple of 8, in the compute dtype."""
+        images = self._replicate_pad(2.0 * (images / 255.0) - 1.0, top, bottom, left, right)
+        return ops.cast(images, self.compute_dtype)
+
     def _forward(
         self,
         image1,
@@ -220,14 +225,66 @@ class RAFT(keras.Model):
         image2 = ops.cast(image2, "float32")
         self._check_images(image1, image2)
         height, width = image1.shape[1], image1.shape[2]
-        top, bottom, left, right = self._padding(height, width)
-        images = ops.concatenate([image1, image2], axis=0)
-        images = self._replicate_pad(2.0 * (images / 255.0) - 1.0, top, bottom, left, right)
-        images = ops.cast(images, self.compute_dtype)
-        image1 = images[: ops.shape(image1)[0]]
+        padding = self._padding(height, width)
+        images = self._normalize(ops.concatenate([image1, image2], axis=0), *padding)
+        features1, features2 = ops.split(self.feature_encoder(images), 2, axis=0)
+        first = images[: ops.shape(image1)[0]]
+        return self._refine(
+            features1, features2, first, iters, (height, width), padding, flow_init, record, unroll
+        )
 
+    def _forward_sequence(self, frames, iters: int, unroll: bool | None = None):
+        """`_forward` on every consecutive pair of (B, T, H, W, 3) frames, each frame through the
+        feature encoder once (pairwise, every interior frame would be encoded twice)."""
+        frames = ops.cast(frames, "float32")
+        shape = tuple(frames.shape)
+        if len(shape) != 5 or shape[-1] != 3 or shape[1] is None or shape[1] < 2:
+            raise ValueError(
+                f"RAFT.compute_flow_sequence expects frames of shape (B, T, H, W, 3) with T >= 2 "
+                f"(T known when traced), got {shape}."
+            )
+        steps, height, width = shape[1], shape[2], shape[3]
+        if not (isinstance(height, int) and isinstance(width, int)):
+            raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
+        padding = self._padding(height, width)
+        images = self._normalize(ops.reshape(frames, (-1, height, width, 3)), *padding)
         features = self.feature_encoder(images)
-        features1, features2 = ops.split(features, 2, axis=0)
+
+        def pairs(x, start: int, stop: int):
+            # (B * T, ...) -> frames start..stop-1 of every video -> (B * (T - 1), ...)
+            x = ops.reshape(x, (-1, steps, *x.shape[1:]))[:, start:stop]
+            return ops.reshape(x, (-1, *x.shape[2:]))
+
+        flow_low, flow_up = self._refine(
+            pairs(features, 0, steps - 1),
+            pairs(features, 1, steps),
+            pairs(images, 0, steps - 1),
+            iters,
+            (height, width),
+            padding,
+            unroll=unroll,
+        )
+        return (
+            ops.reshape(flow_low, (-1, steps - 1, *flow_low.shape[1:])),
+            ops.reshape(flow_up, (-1, steps - 1, *flow_up.shape[1:])),
+        )
+
+    def _refine(
+        self,
+        features1,
+        features2,
+        image1,
+        iters: int,
+        size: tuple[int, int],
+        padding: tuple[int, int, int, int],
+        flow_init=None,
+        record: dict | None = None,
+        unroll: bool | None = None,
+    ):
+        """The context encoder on the normalized first images, the correlation pyramid of the
+        feature maps, the refinement iterations and the upsampling."""
+        height, width = size
+        top, bottom, left, right = padding
         pyramid = correlation_pyramid(
             ops.cast(features1, "float32"), ops.cast(features2, "float32"), self.corr_levels
         )
@@ -242,13 +299,16 @@ class RAFT(keras.Model):
         if flow_init is not None:
             flow = flow + ops.cast(flow_init, "float32")
 
+        # Loop-invariant: the context's share of the GRU convolutions.
+        context_terms = self.update_block.context_terms(context_features)
+
         def step(state):
             hidden, flow, _ = state
             # The reference detaches the coordinates: gradients reach the images only through
             # correlation values, context, the recurrent state and the last update.
             flow = ops.stop_gradient(flow)
             corr = lookup_correlation(pyramid, coords0 + flow, self.corr_radius)
-            hidden, delta_flow = self.update_block(hidden, context_features, corr, flow)
+            hidden, delta_flow = self.update_block.step(hidden, context_terms, corr, flow)
             delta_flow = ops.cast(delta_flow, "float32")
             return hidden, flow + delta_flow, delta_flow
 
@@ -309,9 +369,7 @@ class RAFT(keras.Model):
         self._check_images(image1, image2)
         key = (iters, flow_init is None)
         if key not in self._compiled_flow:
-            # TensorFlow cannot take a gradient (a GradientTape may be watching) through a loop
-            # inside an XLA function: the compiled forward pass unrolls it there.
-            unroll = True if keras.backend.backend() == "tensorflow" else None
+            unroll = self._compiled_unroll()
             if flow_init is None:
                 forward = lambda a, b: self._forward(a, b, iters, unroll=unroll)  # noqa: E731
             else:
@@ -321,6 +379,30 @@ class RAFT(keras.Model):
         if flow_init is not None:
             arrays.append(ops.convert_to_tensor(flow_init))
         return self._compiled_flow[key](*arrays)
+
+    def compute_flow_sequence(self, frames, iters: int | None = None):
+        """Flow between every pair of consecutive frames of (B, T, H, W, 3) RGB in [0, 255].
+
+        Returns `(flow_low, flow_up)` of shapes (B, T-1, ceil(H/8), ceil(W/8), 2) and
+        (B, T-1, H, W, 2): pair t is `compute_flow(frames[:, t], frames[:, t + 1])`, but every
+        frame goes through the feature encoder once instead of twice. Compiled on first use, as
+        `compute_flow`.
+        """
+        iters = iters or self.iters
+        if self.run_eagerly or is_traced(frames):
+            return self._forward_sequence(frames, iters)
+        key = ("sequence", iters)
+        if key not in self._compiled_flow:
+            unroll = self._compiled_unroll()
+            forward = lambda f: self._forward_sequence(f, iters, unroll=unroll)  # noqa: E731
+            self._compiled_flow[key] = compile_model_function(self, forward)
+        return self._compiled_flow[key](ops.convert_to_tensor(frames))
+
+    @staticmethod
+    def _compiled_unroll() -> bool | None:
+        # TensorFlow cannot take a gradient (a GradientTape may be watching) through a loop
+        # inside an XLA function: the compiled forward pass unrolls it there.
+        return True if keras.backend.backend() == "tensorflow" else None
 
     def compute_flow_with_intermediates(self, image1, image2, iters: int | None = None) -> dict:
         """As `compute_flow`, also returning the intermediate tensors the reference exposes

@@ -64,8 +64,10 @@ def lookup_correlation(pyramid, coords, radius: int):
         centre = points / float(2**level_index)
         weights_x = _tent_weights(centre[..., 0:1] + offsets, level_w)  # (B, P, Kx, w)
         weights_y = _tent_weights(centre[..., 1:2] + offsets, level_h)  # (B, P, Ky, h)
-        rows = ops.einsum("bpyx,bpkx->bpyk", level, weights_x)
-        window_values = ops.einsum("bpjy,bpyk->bpkj", weights_y, rows)  # (B, P, Kx, Ky)
+        # Products and sums over the last axis, in the order the output wants (x slow): no
+        # transposes, and XLA fuses each product into its sum (the windows are tiny).
+        rows = ops.sum(level[:, :, None] * weights_x[:, :, :, None], axis=-1)  # (B, P, Kx, h)
+        window_values = ops.sum(rows[:, :, :, None] * weights_y[:, :, None], axis=-1)  # (.., Ky)
         samples.append(ops.reshape(window_values, (-1, height * width, window * window)))
     out = ops.concatenate(samples, axis=-1)
     return ops.reshape(out, (-1, height, width, len(pyramid) * window * window))

@@ -31,6 +31,19 @@ class TorchConv2D(keras.layers.Conv2D):
     def call(self, inputs):
         return super().call(self._pad(inputs))
 
+    def convolve(self, inputs, kernel, bias=None):
+        """This layer's convolution (padding, stride) with another kernel, e.g. a slice of its
+        input channels or several layers' kernels side by side; in the layer's compute dtype."""
+        dtype = self.compute_dtype
+        outputs = ops.conv(
+            self._pad(ops.cast(inputs, dtype)),
+            ops.cast(kernel, dtype),
+            strides=self.strides,
+            padding="valid",
+            data_format="channels_last",
+        )
+        return outputs if bias is None else outputs + ops.cast(bias, dtype)
+
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
         pad_h, pad_w = self.kernel_size[0] // 2, self.kernel_size[1] // 2

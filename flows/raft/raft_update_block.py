@@ -99,14 +99,63 @@ class RAFTUpdateBlock(keras.layers.Layer):
 
     def call(self, hidden, context, corr, flow):
         """Returns the new hidden state and the flow update (B, H, W, 2)."""
+        return self.step(hidden, self.context_terms(context), corr, flow)
+
+    def _kernel_channels(self) -> tuple[slice, slice, slice]:
+        """Input-channel slices of a GRU kernel: hidden state, context, motion features."""
+        motion = self.joint_conv.filters + 2
+        total = self.gru_convs[0][0].kernel.shape[2]
+        return (
+            slice(0, self.hidden_dim),
+            slice(self.hidden_dim, total - motion),
+            slice(total - motion, total),
+        )
+
+    def context_terms(self, context):
+        """The context's share of every GRU convolution, biases included: one tensor
+        (B, H, W, 3 * hidden_dim) per GRU (update, reset, candidate). The context does not change
+        over the iterations, so RAFT computes this once before the loop (`step`)."""
+        context_channels = self._kernel_channels()[1]
+        terms = []
+        for convs in self.gru_convs:
+            kernel = ops.concatenate([conv.kernel[:, :, context_channels] for conv in convs], -1)
+            bias = ops.concatenate([conv.bias for conv in convs], axis=0)
+            terms.append(convs[0].convolve(context, kernel, bias))
+        return terms
+
+    def step(self, hidden, context_terms, corr, flow):
+        """`call` with the context's share precomputed by `context_terms`.
+
+        Each GRU convolution of concat([hidden, context, motion]) is the sum of per-part
+        convolutions; here the motion's share of all three gates is one convolution, the hidden
+        state's share of the update and reset gates another.
+        """
+        hidden_channels, _, motion_channels = self._kernel_channels()
         motion = self.encode_motion(flow, corr)
-        gru_input = ops.concatenate([context, motion], axis=-1)
-        for update_conv, reset_conv, candidate_conv in self.gru_convs:
-            hidden_and_input = ops.concatenate([hidden, gru_input], axis=-1)
-            update = ops.sigmoid(update_conv(hidden_and_input))
-            reset = ops.sigmoid(reset_conv(hidden_and_input))
+        hidden = ops.cast(hidden, self.compute_dtype)
+        width = self.hidden_dim
+        for (update_conv, reset_conv, candidate_conv), context_term in zip(
+            self.gru_convs, context_terms, strict=True
+        ):
+            convs = (update_conv, reset_conv, candidate_conv)
+            motion_kernel = ops.concatenate([c.kernel[:, :, motion_channels] for c in convs], -1)
+            inputs_term = context_term + update_conv.convolve(motion, motion_kernel)
+            gates_kernel = ops.concatenate(
+                [
+                    update_conv.kernel[:, :, hidden_channels],
+                    reset_conv.kernel[:, :, hidden_channels],
+                ],
+                axis=-1,
+            )
+            gates = ops.sigmoid(
+                update_conv.convolve(hidden, gates_kernel) + inputs_term[..., : 2 * width]
+            )
+            update, reset = gates[..., :width], gates[..., width:]
             candidate = ops.tanh(
-                candidate_conv(ops.concatenate([reset * hidden, gru_input], axis=-1))
+                candidate_conv.convolve(
+                    reset * hidden, candidate_conv.kernel[:, :, hidden_channels]
+                )
+                + inputs_term[..., 2 * width :]
             )
             hidden = (1.0 - update) * hidden + update * candidate
         delta_flow = self.flow_head[1](ops.relu(self.flow_head[0](hidden)))

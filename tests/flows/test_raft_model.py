@@ -171,3 +171,16 @@ def test_compute_flow_compiles_once_and_follows_the_weights():
         np.asarray(raft.compute_flow(image1, image2)[1]), eager_now, atol=1e-4
     )
     assert not np.allclose(eager_now, eager[1])
+
+
+def test_compute_flow_sequence_matches_pairs(small_raft):
+    """Each frame feature-encoded once gives the flows of the pairs computed one by one."""
+    frames = np.random.default_rng(3).uniform(0, 255, (2, 3, 16, 24, 3)).astype("float32")
+    flow_low, flow_up = small_raft.compute_flow_sequence(frames, iters=1)
+    assert tuple(flow_low.shape) == (2, 2, 2, 3, 2) and tuple(flow_up.shape) == (2, 2, 16, 24, 2)
+    first, second = frames[:, :-1].reshape(-1, 16, 24, 3), frames[:, 1:].reshape(-1, 16, 24, 3)
+    pairwise = small_raft.compute_flow(first, second, iters=1)
+    for sequence, pairs in zip((flow_low, flow_up), pairwise, strict=True):
+        np.testing.assert_allclose(
+            np.reshape(np.asarray(sequence), pairs.shape), np.asarray(pairs), atol=1e-4
+        )

@@ -84,19 +84,19 @@ def test_flow_sequence_encoder():
 def test_motion_encoder_batches_all_frame_pairs_in_one_flow_call(small_raft):
     encoder = MotionEncoder(small_raft, raft_iters=1, resolution=32, base_channels=4, latent_dim=16)
     calls = []
-    original = small_raft.compute_flow
+    original = small_raft.compute_flow_sequence
 
-    def counting_compute_flow(image1, image2, iters=None):
-        calls.append((tuple(image1.shape), iters))
-        return original(image1, image2, iters=iters)
+    def counting_compute_flow_sequence(frames, iters=None):
+        calls.append((tuple(frames.shape), iters))
+        return original(frames, iters=iters)
 
-    small_raft.compute_flow = counting_compute_flow
+    small_raft.compute_flow_sequence = counting_compute_flow_sequence
     try:
         videos = np.random.default_rng(0).uniform(-1, 1, (2, 4, 32, 32, 3)).astype("float32")
         flows = encoder.compute_flow_sequence(videos)
     finally:
-        del small_raft.compute_flow
-    assert calls == [((6, 32, 32, 3), 1)]
+        del small_raft.compute_flow_sequence
+    assert calls == [((2, 4, 32, 32, 3), 1)]
     assert tuple(flows.shape) == (2, 3, 4, 4, 2)
     assert len(encoder.trainable_variables) == len(
         encoder.flow_sequence_encoder.trainable_variables
