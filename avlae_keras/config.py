@@ -41,6 +41,15 @@ DATASETS = (
     "ucf101",
 )
 METRICS = ("fvd", "fid", "is", "disentanglement", "judge")
+
+
+def metric_names(text: str | Sequence[str]) -> tuple[str, ...]:
+    """--metrics as typed (comma-separated or a sequence, any case, repeated names) -> the
+    names, lower case, each once, in order (unknown names kept for the check to name)."""
+    names = (n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text))
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 # The networks halve the frames three times down to 1x1 at the latents; 8 is their minimum.
 MIN_RESOLUTION = 8
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from avlae_keras.config import METRICS, ConfigError, EvalConfig, TrainConfig
+from avlae_keras.config import METRICS, ConfigError, EvalConfig, TrainConfig, metric_names
 from avlae_keras.data import data_fingerprint, evaluation_clips, heldout_source, real_batches
 from avlae_keras.workdir import WorkDir, find_checkpoint, load_trained_model
 from flows.atomic_files import atomic_write_text
@@ -57,15 +57,14 @@ class EvaluationSetupError(ConfigError):
 
 
 def parse_metrics(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
-    names = [n for n in names if n]
+    names = metric_names(text)
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
         raise EvaluationSetupError(
             f"--metrics: unknown {', '.join(unknown) or '(none given)'}; "
             f"choose from {', '.join(METRICS)}"
         )
-    return tuple(dict.fromkeys(names))
+    return names
 
 
 def _fail(flag: str, problem: str) -> None:

@@ -21,7 +21,7 @@ from absl import flags
 
 from avlae_keras.cli import read_config, run_app, run_application
 from avlae_keras.cli.config_flags import define_flags
-from avlae_keras.config import EvalConfig
+from avlae_keras.config import EvalConfig, metric_names
 
 FLAGS = flags.FLAGS
 
@@ -34,9 +34,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     config = read_config(argv, EvalConfig)
-    # --metrics as typed (any case, repeated names) -> the metric names.
-    metrics = (name.strip().lower() for name in config.metrics)
-    config = config.replace(metrics=tuple(dict.fromkeys(name for name in metrics if name)))
+    config = config.replace(metrics=metric_names(config.metrics))
     return run_application("avlae_keras.evaluation", config, print_report)
 
 

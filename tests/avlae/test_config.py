@@ -304,3 +304,11 @@ def test_to_flags_is_a_flagfile_that_gives_the_configuration_back(config, tmp_pa
     define_flags(type(config), flag_values)
     flag_values(["app", f"--flagfile={flagfile}"])
     assert config_from_flags(type(config), flag_values) == config
+
+
+def test_metric_names_are_lower_case_each_once_in_order():
+    from avlae_keras.config import metric_names
+
+    assert metric_names(" FVD,fid,,fvd ") == ("fvd", "fid")
+    assert metric_names(("Judge", "judge", "IS")) == ("judge", "is")
+    assert metric_names("nope") == ("nope",)  # kept for the check that names it
