@@ -202,7 +202,11 @@ class RAFT(keras.Model):
             raise ValueError(f"RAFT expects images of shape (B, H, W, 3), got {shape1}.")
         if shape1[1:] != shape2[1:]:
             raise ValueError(f"Both images must have the same shape, got {shape1} and {shape2}.")
-        if not all(isinstance(size, int) for size in shape1[1:3]):
+        RAFT._check_static_size(*shape1[1:3])
+
+    @staticmethod
+    def _check_static_size(height, width) -> None:
+        if not (isinstance(height, int) and isinstance(width, int)):
             raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
 
     def _normalize(self, images, top: int, bottom: int, left: int, right: int):
@@ -244,8 +248,7 @@ class RAFT(keras.Model):
                 f"(T known when traced), got {shape}."
             )
         steps, height, width = shape[1], shape[2], shape[3]
-        if not (isinstance(height, int) and isinstance(width, int)):
-            raise ValueError("RAFT needs static image height and width (the batch may be dynamic).")
+        self._check_static_size(height, width)
         padding = self._padding(height, width)
         images = self._normalize(ops.reshape(frames, (-1, height, width, 3)), *padding)
         features = self.feature_encoder(images)
