@@ -92,6 +92,11 @@ def step_losses_of(model):
     return functools.partial(compute_step_losses, model)
 
 
+def step_losses(model, inputs: dict) -> dict[str, float]:
+    """`compute_step_losses` on `inputs` as floats (jitted on JAX: eager dispatch is slow there)."""
+    return _to_floats(_compiled(step_losses_of(model))(**inputs))
+
+
 # Each step's loss and the update groups it updates (`model.update_groups()`).
 STEP_GROUPS = {
     "step_1": ("video_discriminator", "image_discriminator"),
@@ -223,7 +228,7 @@ def parity(directory: str) -> dict:
     model = _build_model()
     model.load_weights(os.path.join(directory, "weights.weights.h5"))
     inputs = dict(np.load(os.path.join(directory, "inputs.npz")))
-    losses = _to_floats(_compiled(step_losses_of(model))(**inputs))
+    losses = step_losses(model, inputs)
     _save_step(directory, f"gradients_{keras.backend.backend()}", step_gradients(model, inputs))
     step_inputs = dict(np.load(os.path.join(directory, "step_inputs.npz")))
     step = fixed_training_step(model, step_inputs)

@@ -18,12 +18,7 @@ import pytest
 
 from avlae_keras.optimizer_group import UPDATE_GROUPS
 from tests.model.conftest import TINY_CONFIG, tiny_videos
-from tests.model.step_losses_worker import (
-    compute_step_losses,
-    fixed_training_step,
-    step_gradients,
-    step_losses_of,
-)
+from tests.model.step_losses_worker import fixed_training_step, step_gradients, step_losses
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LEARNING_RATE = 2e-4  # the default optimizers' (avlae_keras.optimizer_group.default_optimizers)
@@ -173,13 +168,7 @@ def reference(make_tiny_model, tmp_path_factory):
     np.savez(directory / "step_inputs.npz", **step_inputs)
     model.save_weights(str(directory / "weights.weights.h5"))
     np.savez(directory / "gradients_here.npz", **step_gradients(model, inputs))
-    if keras.backend.backend() == "jax":
-        import jax
-
-        losses = jax.jit(step_losses_of(model))(**inputs)
-    else:
-        losses = compute_step_losses(model, **inputs)
-    losses = {k: float(keras.ops.convert_to_numpy(v)) for k, v in losses.items()}
+    losses = step_losses(model, inputs)
     step = fixed_training_step(model, step_inputs)
     np.savez(directory / "step_reference.npz", **step)  # for a look after a failure
     return directory, losses, step
