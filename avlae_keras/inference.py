@@ -19,8 +19,6 @@ class Inference:
     `resolution`, `latent_dim`, `map_latents`, `synthesize`, `appearance_encoder` and
     `motion_encoder`."""
 
-    # --- inference --------------------------------------------------------------------------
-
     def generate(self, num: int | None = None, z_a=None, z_m=None, seed: int | None = None):
         """Videos G(FA(zA), FM(zM)) in [-1, 1], (num, T, H, W, 3). Missing latents are drawn
         from N(0, I) with `seed`; given ones are (num, latent_dim) floats."""
