@@ -31,7 +31,7 @@ from avlae_keras.workdir import (
 from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
 # The session's tiny run (tests/conftest.py), untrained and without XLA: a rerun only resumes.
-TINY = {**TRAINED_RUN, "jit_compile": False}
+TINY = {**TRAINED_RUN, "jit_compile": False, "r1_gamma": 0.0}  # R1 switched on below
 
 
 @pytest.fixture(scope="module")
