@@ -14,12 +14,14 @@ import pytest
 from avlae_keras.trainer import TrainConfig, train
 from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
-# The session's tiny run (tests/conftest.py); each test sets its steps and checkpoints. Its
-# model is the session run's, so on JAX the processes below find its compiled training step in
-# the session's compilation cache (AVLAE_CACHE_DIR) instead of compiling it again (~40 CPU-s).
+# The session's tiny run (tests/conftest.py) at 16 px and half the width, as these tests train
+# several steps in several processes; each test sets its steps and checkpoints.
 TINY = {
     **{k: v for k, v in TRAINED_RUN.items() if k not in ("steps", "checkpoint_every")},
     "num_videos": 16,
+    "resolution": 16,
+    "base_channels": 4,
+    "latent_dim": 8,
     "keep_checkpoints": 2,
 }
 
