@@ -18,7 +18,7 @@ import pytest
 from avlae_keras import distributed
 from avlae_keras.config import ConfigError, TrainConfig
 from avlae_keras.data import training_batches
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, TEST_XLA_FLAGS
 
 # The tiny model of test_trainer without RAFT; batch 4 in groups of 2 so that each process's two
 # rows hold whole minibatch-stddev groups (as every device's share must on TensorFlow).
@@ -73,7 +73,7 @@ def _environment(backend: str) -> dict:
         PYTHONPATH=str(REPO_ROOT),
         PYTHONUNBUFFERED="1",
     )
-    env.pop("XLA_FLAGS", None)  # one CPU device per process
+    env["XLA_FLAGS"] = TEST_XLA_FLAGS  # without a device count: one CPU device per process
     return env
 
 

@@ -182,7 +182,7 @@ def test_data_parallel_on_two_devices(tmp_path, raft_weights):
     env = {
         **os.environ,
         "FLOWS_WEIGHTS_DIR": str(raft_weights),
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
     result = subprocess.run(
