@@ -60,10 +60,13 @@ def _free_port() -> int:
 
 
 def _environment(backend: str) -> dict:
+    # The session's cache (tests/conftest.py) stays: out of the home folder, and the resumed
+    # processes find the programs the first ones compiled.
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("TF_CONFIG", "AVLAE_", "KERAS_DISTRIBUTION_", "SLURM_", "JAX_"))
+        if key == "AVLAE_CACHE_DIR"
+        or not key.startswith(("TF_CONFIG", "AVLAE_", "KERAS_DISTRIBUTION_", "SLURM_", "JAX_"))
     }
     env.update(
         KERAS_BACKEND=backend,
