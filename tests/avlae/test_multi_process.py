@@ -141,6 +141,14 @@ def _assert_same_losses(tmp_path, steps: int) -> None:
             )
 
 
+def test_processes_share_the_session_cache_and_drop_other_settings(monkeypatch):
+    monkeypatch.setenv("AVLAE_PROCESS_ID", "5")
+    env = _environment(keras.backend.backend())
+    assert env["AVLAE_CACHE_DIR"] == os.environ["AVLAE_CACHE_DIR"]  # not the home folder
+    assert "AVLAE_PROCESS_ID" not in env
+    assert env["XLA_FLAGS"] == TEST_XLA_FLAGS  # no device count: one CPU device per process
+
+
 def test_two_processes_train_and_resume_as_one(tmp_path):
     """Two processes train steps 1-2, stop, and resume to step 4 (a new cluster) with the
     losses of one process that trains steps 1-4 straight."""

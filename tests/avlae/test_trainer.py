@@ -1,5 +1,6 @@
 """The training job: resume after a kill (also mid-checkpoint), exact continuation, bad flags."""
 
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from avlae_keras.monitoring import MetricsLogger
 from avlae_keras.trainer import TrainConfig, train
 from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
@@ -41,6 +43,16 @@ def final_weights(workdir):
     return latest.step, [np.asarray(w) for w in model.weights]
 
 
+def test_session_run_trains_r1_with_xla(trained_workdir):
+    """The suite's one XLA-compiled training step on TensorFlow (tests/conftest.py) is the
+    demo's recipe with R1: its double backward compiles and gives positive, finite penalties."""
+    config = json.loads((trained_workdir / "config.json").read_text())
+    assert config["jit_compile"] is True and config["r1_gamma"] > 0
+    (row,) = MetricsLogger(trained_workdir / "logs", tensorboard=False).read()
+    for name in ("video_r1_penalty", "image_r1_penalty"):
+        assert row[name] is not None and row[name] > 0, row  # None: logged as not finite
+
+
 def test_resume_continues_exactly(tmp_path, raft_weights, capsys):
     """A run that stopped after step 2's checkpoint, with step 3's and 4's log lines written
     and step 4's checkpoint lost, resumes to the weights and logs of a run that never stopped."""
@@ -62,9 +74,7 @@ def test_resume_continues_exactly(tmp_path, raft_weights, capsys):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     logged = [
         row["step"]
-        for row in __import__("avlae_keras.monitoring")
-        .monitoring.MetricsLogger(tmp_path / "resumed" / "logs", tensorboard=False)
-        .read()
+        for row in MetricsLogger(tmp_path / "resumed" / "logs", tensorboard=False).read()
     ]
     assert logged == [1, 2, 3, 4]
 
