@@ -4,10 +4,10 @@
 DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz, writes each step's
 gradients there (`step_gradients`) to DIR/gradients_<backend>.npz, then takes one
 `fixed_training_step` on DIR/step_inputs.npz and writes its result to DIR/step_<backend>.npz.
-`python -m tests.model.step_losses_worker distributed DIR [fit]`: on 2 devices, prints the step
-losses of the same batch computed on one device and split across two, writes Step III's
-gradients both ways to DIR/gradients_1_device.npz and DIR/gradients_2_devices.npz; loads
-DIR/weights.weights.h5 and writes one `fixed_training_step` split across the two devices to
+`python -m tests.model.step_losses_worker distributed DIR [fit]`: on 2 devices, from the
+weights DIR/weights.weights.h5, prints the step losses of the same batch computed on one device
+and split across two, writes Step III's gradients both ways to DIR/gradients_1_device.npz and
+DIR/gradients_2_devices.npz, and writes one `fixed_training_step` split across the two devices to
 DIR/step_<backend>_2_devices.npz (and, with `fit`, the logs and optimizer iterations of one
 data-parallel `fit` step).
 """
@@ -260,6 +260,7 @@ def distributed(directory: str, fit: bool) -> dict:
         distribution = keras.distribution.DataParallel(devices=devices)
         keras.distribution.set_distribution(distribution)
         model = _build_model()
+        model.load_weights(os.path.join(directory, "weights.weights.h5"))
         step_losses = jax.jit(step_losses_of(model))
         results["one_device"] = _to_floats(
             step_losses(**{k: jax.device_put(v, devices[0]) for k, v in inputs.items()})
@@ -289,6 +290,7 @@ def distributed(directory: str, fit: bool) -> dict:
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = _build_model()
+        model.load_weights(os.path.join(directory, "weights.weights.h5"))
     results["one_device"] = _to_floats(compute_step_losses(model, **inputs))
     half = inputs["videos"].shape[0] // 2
 
