@@ -30,9 +30,15 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test-tensorflow: install
+	@echo "=== tests on TensorFlow ==="
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -q --durations=10 $(PYTEST_ARGS)
 
 test-jax: install
+	@echo "=== tests on JAX ==="
 	KERAS_BACKEND=jax $(PY) -m pytest -q --durations=10 $(PYTEST_ARGS)
 
-test: lint test-tensorflow test-jax
+# Both backends side by side: most of a test's time is single-threaded (XLA compiles, Python),
+# so two sessions fill the two cores. Each session's report is printed whole when it finishes.
+test: lint
+	@echo "Testing on TensorFlow and JAX side by side; each report follows when its run ends."
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-tensorflow test-jax

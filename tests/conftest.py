@@ -9,9 +9,12 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AVLAE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
-# Two-device tests run XLA's CPU collectives on a loaded 2-core machine: a device thread can
-# reach an all-to-all over 40 s after the other (seen once in CI), and XLA then aborts the
-# process. Their wait is given 10 minutes instead. Processes the tests start inherit it.
+# Two-device tests run XLA's CPU collectives while the other backend's session shares the two
+# cores: a device thread can reach an all-to-all over 40 s after the other (seen once in CI),
+# and XLA then aborts the process. Their wait is given 10 minutes instead. Processes the tests
+# start inherit it. (LLVM's optimization level 0 would halve some compiles, but it changes
+# JAX's float32 results: from the same weights TF against JAX moved from 5e-6 to 0.9% for Step
+# II's gradient, next to test_backends_and_devices's 1% bound; the tests run the code users run.)
 TEST_XLA_FLAGS = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
 if "xla_cpu_collective_call_terminate_timeout_seconds" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()

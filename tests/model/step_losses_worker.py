@@ -1,5 +1,7 @@
 """Runs in a subprocess (its own backend / device count) and prints JSON results.
 
+`python -m tests.model.step_losses_worker init DIR SEED`: writes the tiny AVLAE's initial
+weights drawn from SEED to DIR/weights.weights.h5 (`initial_weights`).
 `python -m tests.model.step_losses_worker parity DIR`: rebuilds the tiny AVLAE, loads
 DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz, writes each step's
 gradients there (`step_gradients`) to DIR/gradients_<backend>.npz, then takes one
@@ -332,10 +334,22 @@ def distributed(directory: str, fit: bool) -> dict:
     return results
 
 
+def initial_weights(directory: str, seed: int) -> dict:
+    """Writes the tiny AVLAE's initial weights drawn from `seed` (RAFT's included) to
+    DIR/weights.weights.h5."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    _build_model().save_weights(os.path.join(directory, "weights.weights.h5"))
+    return {"seed": seed}
+
+
 def main() -> None:
     mode, directory = sys.argv[1], sys.argv[2]
     _prepare_devices(mode)
-    if mode == "parity":
+    if mode == "init":
+        results = initial_weights(directory, int(sys.argv[3]))
+    elif mode == "parity":
         results = parity(directory)
     else:
         results = distributed(directory, fit="fit" in sys.argv[3:])
