@@ -1,7 +1,5 @@
 """Runs in a subprocess (its own backend / device count) and prints JSON results.
 
-`python -m tests.model.step_losses_worker init DIR SEED`: writes the tiny AVLAE's initial
-weights drawn from SEED to DIR/weights.weights.h5 (`initial_weights`).
 `python -m tests.model.step_losses_worker parity DIR`: rebuilds the tiny AVLAE, loads
 DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz, writes each step's
 gradients there (`step_gradients`) to DIR/gradients_<backend>.npz, then takes one
@@ -41,7 +39,9 @@ def _prepare_devices(mode: str) -> None:
         )
 
 
-def _build_model():
+def build_tiny_model():
+    """The tests' tiny AVLAE (tests/model/conftest.py's TINY_CONFIG, seed 7) with a RAFT-small
+    of its own."""
     from avlae_keras import AVLAE
     from flows import RAFT
     from tests.model.conftest import TINY_CONFIG
@@ -227,7 +227,7 @@ def _save_step(directory: str, name: str, results: dict) -> None:
 def parity(directory: str) -> dict:
     import keras
 
-    model = _build_model()
+    model = build_tiny_model()
     model.load_weights(os.path.join(directory, "weights.weights.h5"))
     inputs = dict(np.load(os.path.join(directory, "inputs.npz")))
     losses = step_losses(model, inputs)
@@ -261,7 +261,7 @@ def distributed(directory: str, fit: bool) -> dict:
         devices = jax.devices()
         distribution = keras.distribution.DataParallel(devices=devices)
         keras.distribution.set_distribution(distribution)
-        model = _build_model()
+        model = build_tiny_model()
         model.load_weights(os.path.join(directory, "weights.weights.h5"))
         step_losses = jax.jit(step_losses_of(model))
         results["one_device"] = _to_floats(
@@ -291,7 +291,7 @@ def distributed(directory: str, fit: bool) -> dict:
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        model = _build_model()
+        model = build_tiny_model()
         model.load_weights(os.path.join(directory, "weights.weights.h5"))
     results["one_device"] = _to_floats(compute_step_losses(model, **inputs))
     half = inputs["videos"].shape[0] // 2
@@ -334,22 +334,19 @@ def distributed(directory: str, fit: bool) -> dict:
     return results
 
 
-def initial_weights(directory: str, seed: int) -> dict:
+def initial_weights(directory: str, seed: int) -> None:
     """Writes the tiny AVLAE's initial weights drawn from `seed` (RAFT's included) to
     DIR/weights.weights.h5."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    _build_model().save_weights(os.path.join(directory, "weights.weights.h5"))
-    return {"seed": seed}
+    build_tiny_model().save_weights(os.path.join(directory, "weights.weights.h5"))
 
 
 def main() -> None:
     mode, directory = sys.argv[1], sys.argv[2]
     _prepare_devices(mode)
-    if mode == "init":
-        results = initial_weights(directory, int(sys.argv[3]))
-    elif mode == "parity":
+    if mode == "parity":
         results = parity(directory)
     else:
         results = distributed(directory, fit="fit" in sys.argv[3:])

@@ -20,6 +20,7 @@ import pytest
 from avlae_keras.optimizer_group import UPDATE_GROUPS
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 from tests.model.step_losses_worker import (
+    build_tiny_model,
     fixed_training_step,
     initial_weights,
     step_gradients,
@@ -33,7 +34,9 @@ REFERENCE_SEED = 7  # the tiny model's own seed (make_tiny_model), for every ini
 CHECKED_FRACTION = 0.25  # measured TF vs JAX: 0.38 (Step III's RAFT noise leaves out most of G)
 
 
-def _inputs(batch: int, latent_dim: int, frames: int) -> dict:
+def _inputs(batch: int) -> dict:
+    """Videos, latents and frame indices for `batch` samples of the tiny model."""
+    latent_dim, frames = TINY_CONFIG["latent_dim"], TINY_CONFIG["frames"]
     rng = np.random.default_rng(11)
     return {
         "videos": tiny_videos(batch, seed=5),
@@ -167,10 +170,6 @@ def _assert_same_step(expected: dict, actual: dict, step_three_tolerance: float 
     assert moved > 0.9 * len(names)  # the step did move (nearly) every variable
 
 
-def _other_backend() -> str:
-    return "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
-
-
 def _runs_parity(request) -> bool:
     """The cross-backend check runs in the JAX session only (with TensorFlow installed), from
     JAX's draw of the initial weights. Run in the TensorFlow session it would compare the same
@@ -191,8 +190,8 @@ def initial_state(tmp_path_factory) -> Path:
     STEP_GRADIENT_TOLERANCE) and the inputs of the step losses (DIR/inputs.npz, batch 2) and of
     one training step (DIR/step_inputs.npz, batch 4, 2 per device when split)."""
     directory = tmp_path_factory.mktemp("reference")
-    np.savez(directory / "inputs.npz", **_inputs(2, TINY_CONFIG["latent_dim"], 4))
-    np.savez(directory / "step_inputs.npz", **_inputs(4, TINY_CONFIG["latent_dim"], 4))
+    np.savez(directory / "inputs.npz", **_inputs(2))
+    np.savez(directory / "step_inputs.npz", **_inputs(4))
     initial_weights(str(directory), REFERENCE_SEED)
     return directory
 
@@ -207,11 +206,11 @@ def workers(initial_state, tmp_path_factory, request) -> dict[str, _Worker]:
     started = {}
     if _runs_parity(request):
         logs = tmp_path_factory.mktemp("parity_logs")
-        started["parity"] = _Worker(_other_backend(), logs, "parity", str(directory))
+        started["parity"] = _Worker("tensorflow", logs, "parity", str(directory))
     folder = tmp_path_factory.mktemp("distributed")
     for name in ("weights.weights.h5", "step_inputs.npz"):
         shutil.copy(directory / name, folder / name)
-    np.savez(folder / "inputs.npz", **_inputs(4, TINY_CONFIG["latent_dim"], 4))
+    np.savez(folder / "inputs.npz", **_inputs(4))
     fit = "test_data_parallel_fit_on_two_devices" in selected
     args = ["distributed", str(folder)] + (["fit"] if fit else [])
     logs = tmp_path_factory.mktemp("distributed_logs")
@@ -224,16 +223,13 @@ def workers(initial_state, tmp_path_factory, request) -> dict[str, _Worker]:
 
 
 @pytest.fixture(scope="module")
-def reference(make_tiny_model, initial_state, workers, request):
+def reference(initial_state, workers):
     """Computed in this process on one device (while the workers run) from `initial_state`: the
     step losses and gradients of DIR/inputs.npz when the parity check runs here, then one
     `fixed_training_step` on DIR/step_inputs.npz. Only files and arrays leave the fixture, so no
     test can change what another one sees."""
-    from flows import RAFT
-
     directory = initial_state
-    # Its own RAFT: loading the weights must not change the session's shared one.
-    model = make_tiny_model(flow_estimator=RAFT(variant="small"))
+    model = build_tiny_model()  # its own RAFT: the session's shared one keeps its weights
     model.load_weights(str(directory / "weights.weights.h5"))
     losses = None
     if "parity" in workers:
