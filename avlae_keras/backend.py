@@ -144,6 +144,10 @@ else:
     import jax
     import jax.numpy as jnp
 
+    # Initial weights drawn by far fewer compiled programs, with the same values (20 of the 26 s
+    # of building the tests' tiny AVLAE were compiles of one random program per weight shape).
+    keras_internals.draw_initial_values_in_few_programs()
+
     def _current_mapping() -> dict:
         scope = keras_internals.current_stateless_scope()
         return dict(scope.state_mapping) if scope is not None else {}

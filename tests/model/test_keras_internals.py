@@ -84,3 +84,33 @@ def test_replaced_train_step():
     keras_internals.replace_train_step(model, counted)
     model.train_on_batch(x, y)
     assert calls, "Model.train_step replaced on the instance is no longer used"
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="used on JAX only")
+def test_initial_draws_in_few_programs_give_the_same_values():
+    """keras.src.backend.jax.random.normal / uniform / truncated_normal and jax_draw_seed"""
+    import jax
+    from keras.src.backend.jax import random as jax_random
+
+    keras_internals.draw_initial_values_in_few_programs()  # installed already: no second wrap
+    for name in ("normal", "uniform", "truncated_normal"):
+        flat_draw = getattr(jax_random, name)
+        assert getattr(flat_draw, "_draws_flat", False), f"{name} is not the flat draw"
+        shaped_draw = flat_draw.__wrapped__
+        for shape, dtype in [((3, 3, 4, 9), "float32"), ((7,), "float32"), ((5, 6), "bfloat16")]:
+            # A seed generator advances once per draw, as it does unwrapped.
+            seeds = keras.random.SeedGenerator(5), keras.random.SeedGenerator(5)
+            for _ in range(2):
+                expected = shaped_draw(shape, dtype=dtype, seed=seeds[0])
+                actual = flat_draw(shape, dtype=dtype, seed=seeds[1])
+                assert actual.shape == shape and actual.dtype == expected.dtype
+                np.testing.assert_array_equal(
+                    np.asarray(actual, "float32"), np.asarray(expected, "float32"), err_msg=name
+                )
+        # Inside a compiled function the draw is the shaped one.
+        jaxpr = str(
+            jax.make_jaxpr(lambda key, draw=flat_draw: draw((3, 5), seed=key))(
+                jax.random.key_data(jax.random.key(1))
+            )
+        )
+        assert "[16]" not in jaxpr and "[3,5]" in jaxpr, jaxpr
