@@ -97,7 +97,7 @@ def test_initial_draws_in_few_programs_give_the_same_values():
         flat_draw = getattr(jax_random, name)
         assert getattr(flat_draw, "_draws_flat", False), f"{name} is not the flat draw"
         shaped_draw = flat_draw.__wrapped__
-        for shape, dtype in [((3, 3, 4, 9), "float32"), ((7,), "float32"), ((5, 6), "bfloat16")]:
+        for shape, dtype in [((5, 7), "float32"), ((3, 5), "bfloat16")]:
             # A seed generator advances once per draw, as it does unwrapped.
             seeds = keras.random.SeedGenerator(5), keras.random.SeedGenerator(5)
             for _ in range(2):
