@@ -4,12 +4,12 @@
 DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz, writes each step's
 gradients there (`step_gradients`) to DIR/gradients_<backend>.npz, then takes one
 `fixed_training_step` on DIR/step_inputs.npz and writes its result to DIR/step_<backend>.npz.
-`python -m tests.model.step_losses_worker distributed DIR [fit]`: on 2 devices, from the
+`python -m tests.model.step_losses_worker distributed DIR`: on 2 devices, from the
 weights DIR/weights.weights.h5, prints the step losses of the same batch computed on one device
 and split across two, writes Step III's gradients both ways to DIR/gradients_1_device.npz and
-DIR/gradients_2_devices.npz, and writes one `fixed_training_step` split across the two devices to
-DIR/step_<backend>_2_devices.npz (and, with `fit`, the logs and optimizer iterations of one
-data-parallel `fit` step).
+DIR/gradients_2_devices.npz, writes one `fixed_training_step` split across the two devices to
+DIR/step_<backend>_2_devices.npz, then prints the logs and optimizer iterations of one more
+data-parallel `fit` step on the same batch (the same compiled step: no second trace).
 """
 
 from __future__ import annotations
@@ -238,19 +238,26 @@ def parity(directory: str) -> dict:
     return losses
 
 
-def _fixed_step_on_two_devices(model, directory: str) -> None:
-    """`fixed_training_step` from DIR/weights.weights.h5 with the batch split over 2 devices;
-    the model is compiled afresh (with new optimizers) by `fit` afterwards."""
+def _fixed_step_then_fit_on_two_devices(model, directory: str) -> dict:
+    """`fixed_training_step` from DIR/weights.weights.h5 with the batch split over 2 devices,
+    then one more `fit` step on the same batch, which reuses the compiled step (a second trace
+    costs about 40 s of CPU on TensorFlow); returns that fit's last logs and the optimizers'
+    iterations."""
     import keras
 
     model.load_weights(os.path.join(directory, "weights.weights.h5"))
     step_inputs = dict(np.load(os.path.join(directory, "step_inputs.npz")))
     step = fixed_training_step(model, step_inputs)
     _save_step(directory, f"step_{keras.backend.backend()}_2_devices", step)
-    del model._sample_latents, model._sample_frame_indices
+    videos = step_inputs["videos"]
+    history = model.fit(videos, batch_size=len(videos), epochs=1, shuffle=False, verbose=0)
+    return {
+        "fit": {k: v[-1] for k, v in history.history.items()},
+        "iterations": [int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers],
+    }
 
 
-def distributed(directory: str, fit: bool) -> dict:
+def distributed(directory: str) -> dict:
     import keras
 
     inputs = dict(np.load(os.path.join(directory, "inputs.npz")))
@@ -276,14 +283,7 @@ def distributed(directory: str, fit: bool) -> dict:
         # NumPy inputs follow the replicated variables: every device computes the whole batch.
         _save_step(directory, "gradients_1_device", step_gradients(model, inputs, ("step_3",)))
         _save_step(directory, "gradients_2_devices", step_gradients(model, sharded, ("step_3",)))
-        _fixed_step_on_two_devices(model, directory)
-        if fit:
-            model.compile()
-            history = model.fit(inputs["videos"], batch_size=2, epochs=1, verbose=0)
-            results["fit"] = {k: v[-1] for k, v in history.history.items()}
-            results["iterations"] = [
-                int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers
-            ]
+        results.update(_fixed_step_then_fit_on_two_devices(model, directory))
         results["devices"] = len(devices)
         return results
 
@@ -321,15 +321,7 @@ def distributed(directory: str, fit: bool) -> dict:
         _replica_step_gradients(strategy, model, split_inputs, ("step_3",)),
     )
     with strategy.scope():
-        _fixed_step_on_two_devices(model, directory)
-    if fit:
-        with strategy.scope():
-            model.compile()
-        history = model.fit(inputs["videos"], batch_size=2, epochs=1, verbose=0)
-        results["fit"] = {k: v[-1] for k, v in history.history.items()}
-        results["iterations"] = [
-            int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers
-        ]
+        results.update(_fixed_step_then_fit_on_two_devices(model, directory))
     results["devices"] = strategy.num_replicas_in_sync
     return results
 
@@ -349,7 +341,7 @@ def main() -> None:
     if mode == "parity":
         results = parity(directory)
     else:
-        results = distributed(directory, fit="fit" in sys.argv[3:])
+        results = distributed(directory)
     print("RESULTS " + json.dumps(results))
 
 

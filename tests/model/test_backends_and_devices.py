@@ -200,9 +200,8 @@ def initial_state(tmp_path_factory) -> Path:
 def workers(initial_state, tmp_path_factory, request) -> dict[str, _Worker]:
     """Both subprocess workers, started together from `initial_state`: "parity" on TensorFlow
     (in the JAX session, `_runs_parity`), "distributed" (step losses and one step split across
-    two devices, then, when the `fit` test is selected, one data-parallel `fit` step)."""
+    two devices, then one more data-parallel `fit` step)."""
     directory = initial_state
-    selected = {item.name for item in request.session.items}
     started = {}
     if _runs_parity(request):
         logs = tmp_path_factory.mktemp("parity_logs")
@@ -211,10 +210,8 @@ def workers(initial_state, tmp_path_factory, request) -> dict[str, _Worker]:
     for name in ("weights.weights.h5", "step_inputs.npz"):
         shutil.copy(directory / name, folder / name)
     np.savez(folder / "inputs.npz", **_inputs(4))
-    fit = "test_data_parallel_fit_on_two_devices" in selected
-    args = ["distributed", str(folder)] + (["fit"] if fit else [])
     logs = tmp_path_factory.mktemp("distributed_logs")
-    started["distributed"] = _Worker(keras.backend.backend(), logs, *args)
+    started["distributed"] = _Worker(keras.backend.backend(), logs, "distributed", str(folder))
     started["distributed"].folder = folder
     yield started
     for worker in started.values():
@@ -263,21 +260,18 @@ def distributed_run(workers):
     return worker.folder, worker.results()
 
 
-def _distributed(tmp_path, distributed_run, fit: bool) -> dict:
+def _distributed(tmp_path, distributed_run) -> dict:
     """The shared two-device run's results, its files copied to `tmp_path`."""
     folder, results = distributed_run
     for path in [*folder.glob("step_*_2_devices.npz"), *folder.glob("gradients_*.npz")]:
         shutil.copy(path, tmp_path / path.name)
-    if fit:
-        assert "fit" in results, "the worker ran without `fit`"
-        return results
-    return {k: v for k, v in results.items() if k not in ("fit", "iterations")}
+    return results
 
 
 def test_data_parallel_two_devices_give_the_same_step_losses_and_step(
     tmp_path, reference, distributed_run
 ):
-    results = _distributed(tmp_path, distributed_run, fit=False)
+    results = _distributed(tmp_path, distributed_run)
     assert results["devices"] == 2
     _assert_same_losses(results["one_device"], results["two_devices"])
     _assert_same_gradients(
@@ -300,7 +294,10 @@ def test_data_parallel_two_devices_give_the_same_step_losses_and_step(
 
 @pytest.mark.slow
 def test_data_parallel_fit_on_two_devices(tmp_path, distributed_run):
-    results = _distributed(tmp_path, distributed_run, fit=True)
+    """`fit` goes on under the strategy: a second step after the fixed one, with the same
+    compiled step (its latents are the fixed step's; the model's own sampling split over
+    devices is trained by test_trainer's test_data_parallel_on_two_devices)."""
+    results = _distributed(tmp_path, distributed_run)
     assert results["devices"] == 2
     assert results["iterations"] == [2, 2, 2, 2]
     assert all(np.isfinite(v) for v in results["fit"].values())
