@@ -400,8 +400,8 @@ def enable_compilation_cache(cache_root: str | os.PathLike) -> Path | None:
     """JAX: keeps every compiled XLA program under `cache_root` so that later processes reuse it
     instead of compiling again; returns the folder (None on TensorFlow, which has no such cache).
 
-    Building a model compiles one random initializer per weight shape on JAX (about 160 programs
-    for AVLAE, some 30 s on a 2-core CPU), and every new process compiled them again. A folder
+    Every new process compiled its training step (tens of seconds on a 2-core CPU) and the
+    small programs of building a model (initial draws, `keras_internals`) again. A folder
     already set by `JAX_COMPILATION_CACHE_DIR` or `jax.config` is kept as it is.
     """
     if BACKEND != "jax":
@@ -414,7 +414,7 @@ def enable_compilation_cache(cache_root: str | os.PathLike) -> Path | None:
     folder = Path(cache_root).expanduser() / f"jax-{jax.__version__}-{_cpu_fingerprint()}"
     folder.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    # The initializers take a fraction of a second each, under JAX's default threshold of 1 s.
+    # Most programs compile in under JAX's default threshold of 1 s.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     # JAX decides once per process whether to use the cache; ask it again after the change.
     compilation_cache.reset_cache()
