@@ -1,8 +1,8 @@
 """Runs in a subprocess (its own backend / device count) and prints JSON results.
 
 `python -m tests.model.step_losses_worker parity DIR`: rebuilds the tiny AVLAE, loads
-DIR/weights.weights.h5 and prints `compute_step_losses` on DIR/inputs.npz, writes each step's
-gradients there (`step_gradients`) to DIR/gradients_<backend>.npz, then takes one
+DIR/weights.weights.h5, writes each step's gradients on DIR/inputs.npz (`step_gradients`) to
+DIR/gradients_<backend>.npz and prints the losses of the same forward, then takes one
 `fixed_training_step` on DIR/step_inputs.npz and writes its result to DIR/step_<backend>.npz.
 `python -m tests.model.step_losses_worker distributed DIR`: on 2 devices, from the
 weights DIR/weights.weights.h5, prints the step losses of the same batch computed on one device
@@ -14,7 +14,6 @@ data-parallel `fit` step on the same batch (the same compiled step: no second tr
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -55,16 +54,6 @@ def _to_floats(losses) -> dict:
     return {k: float(keras.ops.convert_to_numpy(v)) for k, v in losses.items()}
 
 
-def _compiled(fn):
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
-
-
 def compute_step_losses(model, videos, z_a, z_m, real_frame_index, fake_frame_index) -> dict:
     """The three steps' losses of `model` for given latents and frame indices, without updating
     anything: {"step_1", "step_2", "step_3"} and every term. Deterministic, for checks."""
@@ -89,16 +78,6 @@ def compute_step_losses(model, videos, z_a, z_m, real_frame_index, fake_frame_in
     }
 
 
-def step_losses_of(model):
-    """`compute_step_losses` bound to `model`, for `jax.jit` and `strategy.run`."""
-    return functools.partial(compute_step_losses, model)
-
-
-def step_losses(model, inputs: dict) -> dict[str, float]:
-    """`compute_step_losses` on `inputs` as floats (jitted on JAX: eager dispatch is slow there)."""
-    return _to_floats(_compiled(step_losses_of(model))(**inputs))
-
-
 # Each step's loss and the update groups it updates (`model.update_groups()`).
 STEP_GROUPS = {
     "step_1": ("video_discriminator", "image_discriminator"),
@@ -107,29 +86,40 @@ STEP_GROUPS = {
 }
 
 
-def _gradient_tensors(model, batch: dict, steps) -> dict:
+def _gradients_and_losses(model, batch: dict, steps) -> tuple[dict, dict]:
+    """Each of `steps`' gradients, and every loss of `compute_step_losses` (one forward computes
+    all three steps' losses; they are taken from the first step's)."""
     from avlae_keras.backend import loss_and_gradients
 
     groups = model.update_groups()
-    results = {}
+    gradients, losses = {}, None
     for step in steps:
         variables = [v for name in STEP_GROUPS[step] for v in groups[name]]
 
         def loss_fn(step=step):
-            return compute_step_losses(model, **batch)[step], None
+            terms = compute_step_losses(model, **batch)
+            return terms[step], terms
 
-        _, _, gradients = loss_and_gradients(loss_fn, variables)
-        results.update({f"{step}_{i:03d}": g for i, g in enumerate(gradients)})
-    return results
+        _, terms, step_gradients_ = loss_and_gradients(loss_fn, variables)
+        losses = terms if losses is None else losses
+        gradients.update({f"{step}_{i:03d}": g for i, g in enumerate(step_gradients_)})
+    return gradients, losses
 
 
-def step_gradients(model, inputs: dict, steps=tuple(STEP_GROUPS)) -> dict:
+def _arrays(tensors: dict) -> dict[str, np.ndarray]:
+    import keras
+
+    return {k: np.array(keras.ops.convert_to_numpy(v)) for k, v in tensors.items()}
+
+
+def step_gradients(model, inputs: dict, steps=tuple(STEP_GROUPS)) -> tuple[dict, dict]:
     """The gradient of each step's loss (`compute_step_losses` on `inputs`) with respect to the
     variables that step updates, from the model's current weights, without updating anything:
-    arrays "step_1_000", ... in `update_groups()` order. Unlike a training step, every step
-    starts from the same weights, so that the backends' gradients can be compared entry by
-    entry. JAX computes them in one jitted function over the model's variables (inputs placed
-    on several devices split the batch over them)."""
+    arrays "step_1_000", ... in `update_groups()` order; and every loss of the same forward, as
+    floats. Unlike a training step, every step starts from the same weights, so that the
+    backends' gradients can be compared entry by entry. JAX computes them in one jitted
+    function over the model's variables (inputs placed on several devices split the batch over
+    them)."""
     import keras
 
     if keras.backend.backend() == "jax":
@@ -139,29 +129,31 @@ def step_gradients(model, inputs: dict, steps=tuple(STEP_GROUPS)) -> dict:
 
         def stateless(values, batch):
             with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
-                return _gradient_tensors(model, batch, steps)
+                return _gradients_and_losses(model, batch, steps)
 
-        results = jax.jit(stateless)([v.value for v in variables], inputs)
+        gradients, losses = jax.jit(stateless)([v.value for v in variables], inputs)
     else:
-        results = _gradient_tensors(model, inputs, steps)
-    return {k: np.array(keras.ops.convert_to_numpy(v)) for k, v in results.items()}
+        gradients, losses = _gradients_and_losses(model, inputs, steps)
+    return _arrays(gradients), _to_floats(losses)
 
 
-def _replica_step_gradients(strategy, model, split_inputs: dict, steps) -> dict:
+def _replica_step_gradients(strategy, model, split_inputs: dict, steps) -> tuple[dict, dict]:
     """`step_gradients` under a TensorFlow strategy: each replica's gradient of its share of the
-    loss (`loss_and_gradients` divides by the replicas), summed over the replicas."""
-    import keras
+    loss (`loss_and_gradients` divides by the replicas), summed over the replicas; the losses
+    averaged over the replicas."""
     import tensorflow as tf
 
-    per_replica = strategy.run(
-        lambda **batch: _gradient_tensors(model, batch, steps), kwargs=split_inputs
+    gradients, losses = strategy.run(
+        lambda **batch: _gradients_and_losses(model, batch, steps), kwargs=split_inputs
     )
-    return {
-        k: np.array(
-            keras.ops.convert_to_numpy(strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None))
-        )
-        for k, v in per_replica.items()
-    }
+
+    def reduce(operation, tensors):
+        return {k: strategy.reduce(operation, v, axis=None) for k, v in tensors.items()}
+
+    return (
+        _arrays(reduce(tf.distribute.ReduceOp.SUM, gradients)),
+        _to_floats(reduce(tf.distribute.ReduceOp.MEAN, losses)),
+    )
 
 
 def fixed_training_step(model, inputs: dict) -> dict:
@@ -230,8 +222,8 @@ def parity(directory: str) -> dict:
     model = build_tiny_model()
     model.load_weights(os.path.join(directory, "weights.weights.h5"))
     inputs = dict(np.load(os.path.join(directory, "inputs.npz")))
-    losses = step_losses(model, inputs)
-    _save_step(directory, f"gradients_{keras.backend.backend()}", step_gradients(model, inputs))
+    gradients, losses = step_gradients(model, inputs)
+    _save_step(directory, f"gradients_{keras.backend.backend()}", gradients)
     step_inputs = dict(np.load(os.path.join(directory, "step_inputs.npz")))
     step = fixed_training_step(model, step_inputs)
     _save_step(directory, f"step_{keras.backend.backend()}", step)
@@ -270,19 +262,16 @@ def distributed(directory: str) -> dict:
         keras.distribution.set_distribution(distribution)
         model = build_tiny_model()
         model.load_weights(os.path.join(directory, "weights.weights.h5"))
-        step_losses = jax.jit(step_losses_of(model))
-        results["one_device"] = _to_floats(
-            step_losses(**{k: jax.device_put(v, devices[0]) for k, v in inputs.items()})
-        )
         sharded = {
             k: keras.distribution.distribute_tensor(v, distribution.get_data_layout(v.shape))
             for k, v in inputs.items()
         }
         assert len(sharded["videos"].sharding.device_set) == 2
-        results["two_devices"] = _to_floats(step_losses(**sharded))
         # NumPy inputs follow the replicated variables: every device computes the whole batch.
-        _save_step(directory, "gradients_1_device", step_gradients(model, inputs, ("step_3",)))
-        _save_step(directory, "gradients_2_devices", step_gradients(model, sharded, ("step_3",)))
+        gradients, results["one_device"] = step_gradients(model, inputs, ("step_3",))
+        _save_step(directory, "gradients_1_device", gradients)
+        gradients, results["two_devices"] = step_gradients(model, sharded, ("step_3",))
+        _save_step(directory, "gradients_2_devices", gradients)
         results.update(_fixed_step_then_fit_on_two_devices(model, directory))
         results["devices"] = len(devices)
         return results
@@ -293,7 +282,6 @@ def distributed(directory: str) -> dict:
     with strategy.scope():
         model = build_tiny_model()
         model.load_weights(os.path.join(directory, "weights.weights.h5"))
-    results["one_device"] = _to_floats(compute_step_losses(model, **inputs))
     half = inputs["videos"].shape[0] // 2
 
     def split(array):
@@ -304,22 +292,13 @@ def distributed(directory: str) -> dict:
             ]
         )
 
-    per_replica = strategy.run(
-        step_losses_of(model), kwargs={k: split(v) for k, v in inputs.items()}
-    )
-    results["two_devices"] = _to_floats(
-        {
-            k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-            for k, v in per_replica.items()
-        }
-    )
-    _save_step(directory, "gradients_1_device", step_gradients(model, inputs, ("step_3",)))
+    gradients, results["one_device"] = step_gradients(model, inputs, ("step_3",))
+    _save_step(directory, "gradients_1_device", gradients)
     split_inputs = {k: split(v) for k, v in inputs.items()}
-    _save_step(
-        directory,
-        "gradients_2_devices",
-        _replica_step_gradients(strategy, model, split_inputs, ("step_3",)),
+    gradients, results["two_devices"] = _replica_step_gradients(
+        strategy, model, split_inputs, ("step_3",)
     )
+    _save_step(directory, "gradients_2_devices", gradients)
     with strategy.scope():
         results.update(_fixed_step_then_fit_on_two_devices(model, directory))
     results["devices"] = strategy.num_replicas_in_sync

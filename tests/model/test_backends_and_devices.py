@@ -24,7 +24,6 @@ from tests.model.step_losses_worker import (
     fixed_training_step,
     initial_weights,
     step_gradients,
-    step_losses,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -230,9 +229,8 @@ def reference(initial_state, workers):
     model.load_weights(str(directory / "weights.weights.h5"))
     losses = None
     if "parity" in workers:
-        inputs = dict(np.load(directory / "inputs.npz"))
-        np.savez(directory / "gradients_here.npz", **step_gradients(model, inputs))
-        losses = step_losses(model, inputs)
+        gradients, losses = step_gradients(model, dict(np.load(directory / "inputs.npz")))
+        np.savez(directory / "gradients_here.npz", **gradients)
     step = fixed_training_step(model, dict(np.load(directory / "step_inputs.npz")))
     np.savez(directory / "step_reference.npz", **step)  # for a look after a failure
     return directory, losses, step
