@@ -25,6 +25,15 @@ if "AVLAE_CACHE_DIR" not in os.environ:
     os.environ["AVLAE_CACHE_DIR"] = tempfile.mkdtemp(prefix="avlae-test-cache-")
     atexit.register(shutil.rmtree, os.environ["AVLAE_CACHE_DIR"], ignore_errors=True)
 
+# JAX: this process keeps its compiled programs where the training processes that the tests
+# start keep theirs (the trainer's folder), so that each reuses what the other compiled (e.g.
+# test_trainer's in-process run and its subprocess runs of the same tiny model).
+if os.environ.get("KERAS_BACKEND") == "jax":
+    from avlae_keras import backend
+    from avlae_keras.config import user_cache_dir
+
+    backend.enable_compilation_cache(user_cache_dir("compiled"))
+
 
 def shared_file(relative: str) -> Path:
     """A file from ../shared, or a skip naming it when this checkout has no ../shared."""
