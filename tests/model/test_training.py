@@ -40,18 +40,32 @@ def _state_variables(model) -> list:
     return list({id(v): v for v in variables}.values())
 
 
+class Batches(keras.utils.PyDataset):
+    """The given batches of videos, in order."""
+
+    def __init__(self, *batches: np.ndarray):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
 @pytest.fixture(scope="module")
 def _trained_once(make_tiny_model):
     model = make_tiny_model(r1_gamma=1.0)
-    # TensorFlow without XLA: the tests below fit again on other kinds of input (PyDataset,
-    # tf.data) and after loading, and each retraces the step; an XLA compile of it costs about a
-    # minute on CPU each time (on TensorFlow the session's trained_workdir is the one step
-    # compiled with XLA). JAX always compiles its steps.
+    # TensorFlow without XLA: the tests below fit again on tf.data and after loading, and a new
+    # kind of input retraces the step; an XLA compile of it costs about a minute on CPU each
+    # time (on TensorFlow the session's trained_workdir is the one step compiled with XLA). JAX
+    # always compiles its steps. The fits on a PyDataset share one trace (NumPy arrays, another
+    # input signature, are fitted by test_backends_and_devices and test_fit_callbacks).
     model.compile(jit_compile=False if keras.backend.backend() == "tensorflow" else None)
     before = snapshot(model.variables)
-    history = model.fit(
-        tiny_videos(STEPS * BATCH), batch_size=BATCH, epochs=1, shuffle=False, verbose=0
-    )
+    videos = tiny_videos(STEPS * BATCH)
+    history = model.fit(Batches(*np.split(videos, STEPS)), epochs=1, shuffle=False, verbose=0)
     state = [keras.ops.convert_to_numpy(v.value).copy() for v in _state_variables(model)]
     return model, before, snapshot(model.variables), history, state
 
@@ -266,25 +280,17 @@ def test_training_continues_exactly_after_loading(trained, tmp_path):
     path = str(tmp_path / "avlae.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
-    batch = tiny_videos(BATCH, seed=30)
-    model.fit(batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    restored.fit(batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    batch = Batches(tiny_videos(BATCH, seed=30))
+    model.fit(batch, epochs=1, shuffle=False, verbose=0)
+    restored.fit(batch, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(_all_state(model), _all_state(restored), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_fit_accepts_pydataset_and_continues(trained):
     model, _, _, _ = trained
-
-    class Videos(keras.utils.PyDataset):
-        def __len__(self):
-            return 1
-
-        def __getitem__(self, index):
-            return tiny_videos(BATCH, seed=10 + index)
-
     start = [int(o.iterations) for o in model.optimizers]
-    history = model.fit(Videos(), epochs=1, verbose=0)
+    history = model.fit(Batches(tiny_videos(BATCH, seed=10)), epochs=1, verbose=0)
     assert [int(o.iterations) for o in model.optimizers] == [s + 1 for s in start]
     assert all(np.isfinite(v[0]) for v in history.history.values())
 
