@@ -107,7 +107,7 @@ def draw_initial_values_in_few_programs() -> None:
     import jax
 
     module = _private("keras.src.backend.jax", "random", "drawing initial weights")
-    draw_seed = _private("keras.src.backend.jax.random", "jax_draw_seed", "the same")
+    draw_seed = _private("keras.src.backend.jax.random", "jax_draw_seed", "drawing initial weights")
 
     @functools.partial(jax.jit, static_argnums=(1, 2))
     def cut(flat, size, shape):
