@@ -144,8 +144,8 @@ else:
     import jax
     import jax.numpy as jnp
 
-    # Initial weights drawn by far fewer compiled programs, with the same values (20 of the 26 s
-    # of building the tests' tiny AVLAE were compiles of one random program per weight shape).
+    # Initial weights drawn by far fewer compiled programs, with the same values (the per-shape
+    # random programs were most of the 28 s of building the tests' tiny AVLAE).
     keras_internals.draw_initial_values_in_few_programs()
 
     def _current_mapping() -> dict:

@@ -19,11 +19,12 @@ raises `KerasInternalsError` on import, naming it.
 - `symbolic_build`: what `train_on_batch` runs before its first step (`_maybe_symbolic_build`),
   needed when a batch is handed to `train_function` per replica (TensorFlow, several devices).
 - `draw_initial_values_in_few_programs`: JAX only. Keras's initializers draw through
-  `keras.src.backend.jax.random`, and JAX compiles a new random program for every weight shape:
-  0.1-1 s each on a CPU, 20 of the 26 s that building the tests' tiny AVLAE took. Eager draws
-  are made flat at a power-of-two length and cut to shape, which gives the same numbers (with
-  JAX's default partitionable threefry an entry depends only on the key and its flat index) from
-  about 20 programs for any model. Draws inside a compiled function are left as they are.
+  `keras.src.backend.jax.random`, and JAX compiles a new random program for every weight shape
+  (0.1-1 s each on a CPU). Eager draws are made flat at a power-of-two length and cut to shape
+  by a cheap slice, which gives the same numbers (with JAX's default partitionable threefry an
+  entry depends only on the key and its flat index) from about 20 random programs for any
+  model: building the tests' tiny AVLAE took 8.4 s instead of 28.4 s on a 2-core Xeon
+  (benchmarks/RESULTS.md, issue 21). Draws inside a compiled function are left as they are.
 """
 
 from __future__ import annotations

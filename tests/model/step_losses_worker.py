@@ -100,9 +100,9 @@ def _gradients_and_losses(model, batch: dict, steps) -> tuple[dict, dict]:
             terms = compute_step_losses(model, **batch)
             return terms[step], terms
 
-        _, terms, step_gradients_ = loss_and_gradients(loss_fn, variables)
+        _, terms, gradients_of_step = loss_and_gradients(loss_fn, variables)
         losses = terms if losses is None else losses
-        gradients.update({f"{step}_{i:03d}": g for i, g in enumerate(step_gradients_)})
+        gradients.update({f"{step}_{i:03d}": g for i, g in enumerate(gradients_of_step)})
     return gradients, losses
 
 
@@ -199,11 +199,16 @@ def fixed_training_step(model, inputs: dict) -> dict:
     results["momentum_owner"] = np.array([index[id(v)] for group in groups for v in group])
     # And which update group (0-3: Step I video, Step I image, Step II, Step III) it belongs to.
     results["momentum_group"] = np.array([g for g, group in enumerate(groups) for _ in group])
-    # (`.value` of a MirroredVariable's iterations does not convert to NumPy.)
-    results["iterations"] = np.array(
-        [int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers]
-    )
+    results["iterations"] = np.array(_iterations(model))
     return results
+
+
+def _iterations(model) -> list[int]:
+    """Each optimizer's step counter (`.value` of a MirroredVariable's does not convert to
+    NumPy, the variable itself does)."""
+    import keras
+
+    return [int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers]
 
 
 def _numpy(variable) -> np.ndarray:
@@ -245,7 +250,7 @@ def _fixed_step_then_fit_on_two_devices(model, directory: str) -> dict:
     history = model.fit(videos, batch_size=len(videos), epochs=1, shuffle=False, verbose=0)
     return {
         "fit": {k: v[-1] for k, v in history.history.items()},
-        "iterations": [int(keras.ops.convert_to_numpy(o.iterations)) for o in model.optimizers],
+        "iterations": _iterations(model),
     }
 
 
