@@ -82,7 +82,7 @@ def compile_model_function(model: keras.Model, fn: Callable) -> Callable:
         import tensorflow as tf
 
         # One trace per input shape: RAFT needs static heights and widths.
-        return tf.function(fn, jit_compile=True)
+        return tf.function(fn, jit_compile=True, autograph=False)
     raise NotImplementedError(
         f"flows supports the 'jax' and 'tensorflow' backends, not {backend!r}"
     )
