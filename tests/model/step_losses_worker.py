@@ -54,28 +54,37 @@ def _to_floats(losses) -> dict:
     return {k: float(keras.ops.convert_to_numpy(v)) for k, v in losses.items()}
 
 
-def compute_step_losses(model, videos, z_a, z_m, real_frame_index, fake_frame_index) -> dict:
-    """The three steps' losses of `model` for given latents and frame indices, without updating
-    anything: {"step_1", "step_2", "step_3"} and every term. Deterministic, for checks."""
+def compute_step_losses(
+    model,
+    videos,
+    z_a,
+    z_m,
+    real_frame_index,
+    fake_frame_index,
+    steps=("step_1", "step_2", "step_3"),
+) -> dict:
+    """The losses of `steps` (by default all three) of `model` for given latents and frame
+    indices, without updating anything: {"step_1", "step_2", "step_3"} and every term of each.
+    Deterministic, for checks."""
     from keras import ops
 
     from avlae_keras.input_checks import check_videos
 
-    videos = check_videos(videos, model.frames, model.resolution, "compute_step_losses")
-    videos = ops.cast(videos, "float32")
-    fake_videos = ops.stop_gradient(model.synthesize(*model.map_latents(z_a, z_m)))
-    indices = (real_frame_index, fake_frame_index)
-    step_1_terms = model.discriminator_loss_terms(videos, fake_videos, *indices)
-    step_2_terms = model.generator_loss_terms(z_a, z_m, fake_frame_index)
-    step_3_terms = model.latent_reconstruction_terms(z_a, z_m, fake_frame_index)
-    return {
-        "step_1": sum(step_1_terms.values()),
-        "step_2": sum(step_2_terms.values()),
-        "step_3": sum(step_3_terms.values()),
-        **step_1_terms,
-        **step_2_terms,
-        **step_3_terms,
-    }
+    terms = {}
+    if "step_1" in steps:
+        videos = check_videos(videos, model.frames, model.resolution, "compute_step_losses")
+        videos = ops.cast(videos, "float32")
+        fake_videos = ops.stop_gradient(model.synthesize(*model.map_latents(z_a, z_m)))
+        indices = (real_frame_index, fake_frame_index)
+        terms["step_1"] = model.discriminator_loss_terms(videos, fake_videos, *indices)
+    if "step_2" in steps:
+        terms["step_2"] = model.generator_loss_terms(z_a, z_m, fake_frame_index)
+    if "step_3" in steps:
+        terms["step_3"] = model.latent_reconstruction_terms(z_a, z_m, fake_frame_index)
+    losses = {step: sum(step_terms.values()) for step, step_terms in terms.items()}
+    for step_terms in terms.values():
+        losses.update(step_terms)
+    return losses
 
 
 # Each step's loss and the update groups it updates (`model.update_groups()`).
@@ -87,8 +96,8 @@ STEP_GROUPS = {
 
 
 def _gradients_and_losses(model, batch: dict, steps) -> tuple[dict, dict]:
-    """Each of `steps`' gradients, and every loss of `compute_step_losses` (one forward computes
-    all three steps' losses; they are taken from the first step's)."""
+    """Each of `steps`' gradients, and every loss of `compute_step_losses`: the first step's
+    forward computes all three steps' losses, the later ones only their own."""
     from avlae_keras.backend import loss_and_gradients
 
     groups = model.update_groups()
@@ -96,8 +105,8 @@ def _gradients_and_losses(model, batch: dict, steps) -> tuple[dict, dict]:
     for step in steps:
         variables = [v for name in STEP_GROUPS[step] for v in groups[name]]
 
-        def loss_fn(step=step):
-            terms = compute_step_losses(model, **batch)
+        def loss_fn(step=step, computed=tuple(STEP_GROUPS) if losses is None else (step,)):
+            terms = compute_step_losses(model, **batch, steps=computed)
             return terms[step], terms
 
         _, terms, gradients_of_step = loss_and_gradients(loss_fn, variables)
