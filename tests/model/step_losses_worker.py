@@ -40,12 +40,18 @@ def _prepare_devices(mode: str) -> None:
 
 def build_tiny_model():
     """The tests' tiny AVLAE (tests/model/conftest.py's TINY_CONFIG, seed 7) with a RAFT-small
-    of its own."""
+    of its own. On TensorFlow that RAFT runs op by op when called eagerly (`step_gradients`):
+    its compiled forward costs an XLA compile per input shape and device, more than these tiny
+    forwards; in a traced step (`fixed_training_step`) it is traced with the step either way."""
+    import keras
+
     from avlae_keras import AVLAE
     from flows import RAFT
     from tests.model.conftest import TINY_CONFIG
 
-    return AVLAE(**TINY_CONFIG, flow_estimator=RAFT(variant="small"), seed=7)
+    raft = RAFT(variant="small")
+    raft.run_eagerly = keras.backend.backend() == "tensorflow"
+    return AVLAE(**TINY_CONFIG, flow_estimator=raft, seed=7)
 
 
 def _to_floats(losses) -> dict:
