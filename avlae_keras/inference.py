@@ -28,7 +28,7 @@ class Inference:
     their caller. `model(videos)` runs op by op, as a Keras call does."""
 
     def _run(self, name: str, fn: Callable, *arrays):
-        if self.run_eagerly or any(is_traced(a) for a in arrays):
+        if self.run_eagerly or is_traced(*arrays):
             return fn(*arrays)
         compiled = self.__dict__.setdefault("_compiled_calls", {})
         if name not in compiled:
@@ -71,7 +71,7 @@ class Inference:
         videos, frame_index = self._checked_videos(videos, frame_index, "reconstruct")
         return self._run(
             f"reconstruct_{frame_index}",
-            lambda v: self.synthesize(*self._encode_checked(v, frame_index)),
+            lambda v: self._reconstruct_checked(v, frame_index),
             videos,
         )
 
@@ -87,9 +87,11 @@ class Inference:
         videos = ops.cast(videos, "float32")
         return self.appearance_encoder(videos[:, frame_index]), self.motion_encoder(videos)
 
+    def _reconstruct_checked(self, videos, frame_index: int):
+        return self.synthesize(*self._encode_checked(videos, frame_index))
+
     def _check_videos(self, videos, caller: str, check_range: bool = True):
         return check_videos(videos, self.frames, self.resolution, caller, check_range)
 
     def call(self, videos):
-        videos, frame_index = self._checked_videos(videos, None, "reconstruct")
-        return self.synthesize(*self._encode_checked(videos, frame_index))
+        return self._reconstruct_checked(*self._checked_videos(videos, None, "reconstruct"))

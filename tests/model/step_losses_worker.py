@@ -111,7 +111,7 @@ def _gradients_and_losses(model, batch: dict, steps) -> tuple[dict, dict]:
     for step in steps:
         variables = [v for name in STEP_GROUPS[step] for v in groups[name]]
 
-        def loss_fn(step=step, computed=tuple(STEP_GROUPS) if losses is None else (step,)):
+        def loss_fn(step=step, computed=tuple(STEP_GROUPS) if step == steps[0] else (step,)):
             terms = compute_step_losses(model, **batch, steps=computed)
             return terms[step], terms
 
