@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -33,3 +34,25 @@ def run_saving_test(model, inputs, tmp_path, call=None, atol: float = 1e-6) -> N
     keras.tree.map_structure(
         lambda a, b: np.testing.assert_allclose(a, b, atol=atol, rtol=0), expected, actual
     )
+
+
+# Tests run tiny inputs the quickest way on each backend: JAX op by op compiles every operation
+# anew for each input shape, so whole functions are jitted there; on TensorFlow an XLA compile
+# costs seconds, far more than such small computations eagerly (RAFT-small's input gradients
+# at 64 px: 10 CPU-s compiled, 0.7 eagerly). Other tests check that compiled and eager agree.
+
+
+def jitted_on_jax(fn: Callable) -> Callable:
+    """`fn` jitted on JAX; on TensorFlow `fn` itself, run eagerly."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+def eager_on_tensorflow(raft):
+    """`raft` (a `flows.RAFT`) with `run_eagerly` on TensorFlow, so that its `compute_flow` runs
+    op by op instead of compiling per input shape; unchanged on JAX. Returns it."""
+    raft.run_eagerly = keras.backend.backend() == "tensorflow"
+    return raft

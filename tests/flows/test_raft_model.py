@@ -8,13 +8,20 @@ import pytest
 
 from flows import RAFT
 from flows.transforms import jit, value_and_input_gradients
-from tests.test_case import run_saving_test, run_serialization_test
+from tests.test_case import (
+    eager_on_tensorflow,
+    jitted_on_jax,
+    run_saving_test,
+    run_serialization_test,
+)
 
 
 @pytest.fixture(scope="module")
 def small_raft():
+    """Run the quickest way for these tiny inputs (tests/test_case.py); the compiled
+    `compute_flow` is checked against op by op by the tests that say so."""
     keras.utils.set_random_seed(0)
-    return RAFT(variant="small", iters=2)
+    return eager_on_tensorflow(RAFT(variant="small", iters=2))
 
 
 def image_pair(height, width, batch=1, shift=2, seed=0):
@@ -29,8 +36,7 @@ def test_output_shapes(small_raft, height, width):
     flow_low, flow_up = small_raft.compute_flow(image1, image2)
     assert flow_low.shape == (2, math.ceil(height / 8), math.ceil(width / 8), 2)
     assert flow_up.shape == (2, height, width, 2)
-    outputs = small_raft({"image1": image1, "image2": image2})
-    # compute_flow is compiled with XLA, the call runs op by op: the sums differ in order.
+    outputs = jitted_on_jax(lambda a, b: small_raft({"image1": a, "image2": b}))(image1, image2)
     np.testing.assert_allclose(np.asarray(outputs["flow_up"]), np.asarray(flow_up), atol=1e-4)
     assert small_raft.compute_output_shape({"image1": image1.shape})["flow_up"] == flow_up.shape
 
@@ -40,14 +46,15 @@ def test_output_shapes(small_raft, height, width):
 def test_small_inputs_have_finite_flow_and_gradients(variant, height, width):
     """The original returns NaN under 128 px (a 1-pixel pyramid level); the port must not."""
     keras.utils.set_random_seed(1)
-    model = RAFT(variant=variant, iters=3)
+    model = eager_on_tensorflow(RAFT(variant=variant, iters=3))
     image1, image2 = image_pair(height, width)
 
     def loss(a, b):
         _, flow_up = model.compute_flow(a, b)
         return keras.ops.sum(keras.ops.square(flow_up))
 
-    value, (grad1, grad2) = jit(value_and_input_gradients(loss, argnums=(0, 1)))(image1, image2)
+    gradient_fn = jitted_on_jax(value_and_input_gradients(loss, argnums=(0, 1)))
+    value, (grad1, grad2) = gradient_fn(image1, image2)
     assert np.isfinite(float(value))
     for grad in (np.asarray(grad1), np.asarray(grad2)):
         assert np.all(np.isfinite(grad))
@@ -55,6 +62,8 @@ def test_small_inputs_have_finite_flow_and_gradients(variant, height, width):
 
 
 def test_jit_matches_eager(small_raft):
+    """`flows.jit` of `compute_flow` against `compute_flow` op by op on TensorFlow, compiled on
+    its own on JAX."""
     image1, image2 = image_pair(40, 48)
     eager = small_raft.compute_flow(image1, image2)
     compiled = jit(lambda a, b: small_raft.compute_flow(a, b))(image1, image2)
@@ -85,7 +94,9 @@ def test_identical_images_give_near_zero_flow_with_real_weights():
 
 
 def test_padding_modes_differ_only_for_unaligned_heights(small_raft):
-    kitti = RAFT.from_config({**small_raft.get_config(), "padding_mode": "kitti"})
+    kitti = eager_on_tensorflow(
+        RAFT.from_config({**small_raft.get_config(), "padding_mode": "kitti"})
+    )
     kitti.set_weights(small_raft.get_weights())
     aligned = image_pair(32, 40)
     np.testing.assert_allclose(
@@ -138,8 +149,13 @@ def test_serialization(small_raft):
 
 
 def test_keras_saving(small_raft, tmp_path):
-    inputs = dict(zip(("image1", "image2"), image_pair(24, 32), strict=True))
-    run_saving_test(small_raft, inputs, tmp_path)
+    images = image_pair(24, 32)
+    inputs = dict(zip(("image1", "image2"), images, strict=True))
+
+    def call(model):
+        return jitted_on_jax(lambda a, b: model({"image1": a, "image2": b}))(*images)
+
+    run_saving_test(small_raft, inputs, tmp_path, call=call)
 
 
 def test_every_sub_layer_variable_is_frozen():

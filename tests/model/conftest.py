@@ -36,10 +36,12 @@ def tiny_videos(batch: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def small_raft():
-    """RAFT-small with random weights: enough for mechanics, shared by every tiny model."""
+    """RAFT-small with random weights: enough for mechanics, shared by every tiny model; op by
+    op when called eagerly on TensorFlow (tests/test_case.py)."""
     from flows import RAFT
+    from tests.test_case import eager_on_tensorflow
 
-    return RAFT(variant="small")
+    return eager_on_tensorflow(RAFT(variant="small"))
 
 
 @pytest.fixture(scope="session")

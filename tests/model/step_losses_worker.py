@@ -43,15 +43,12 @@ def build_tiny_model():
     of its own. On TensorFlow that RAFT runs op by op when called eagerly (`step_gradients`):
     its compiled forward costs an XLA compile per input shape and device, more than these tiny
     forwards; in a traced step (`fixed_training_step`) it is traced with the step either way."""
-    import keras
-
     from avlae_keras import AVLAE
     from flows import RAFT
     from tests.model.conftest import TINY_CONFIG
+    from tests.test_case import eager_on_tensorflow
 
-    raft = RAFT(variant="small")
-    raft.run_eagerly = keras.backend.backend() == "tensorflow"
-    return AVLAE(**TINY_CONFIG, flow_estimator=raft, seed=7)
+    return AVLAE(**TINY_CONFIG, flow_estimator=eager_on_tensorflow(RAFT(variant="small")), seed=7)
 
 
 def _to_floats(losses) -> dict:

@@ -12,7 +12,7 @@ from avlae_keras import losses
 from avlae_keras.backend import input_gradients, loss_and_gradients
 from avlae_keras.model import select_frames
 from tests.model.conftest import tiny_videos
-from tests.model.test_training import compiled
+from tests.test_case import jitted_on_jax
 
 GAMMA = 10.0
 SHAPE = (2, 4, 4, 2)
@@ -47,7 +47,7 @@ def _per_sample_logits(network, samples: np.ndarray) -> np.ndarray:
 def test_input_gradients_match_central_differences(tiny_discriminator):
     network, inputs = tiny_discriminator
     gradients = _numpy(
-        compiled(lambda x: input_gradients(network, keras.ops.convert_to_tensor(x)))(inputs)
+        jitted_on_jax(lambda x: input_gradients(network, keras.ops.convert_to_tensor(x)))(inputs)
     )
     assert gradients.shape == SHAPE
 
@@ -79,10 +79,12 @@ def test_r1_gradient_wrt_weights_matches_central_differences(tiny_discriminator)
             input_gradients(network, keras.ops.convert_to_tensor(inputs)), GAMMA
         )
 
-    _, _, gradients = compiled(lambda: loss_and_gradients(lambda: (r1_value(), ()), variables))()
+    _, _, gradients = jitted_on_jax(
+        lambda: loss_and_gradients(lambda: (r1_value(), ()), variables)
+    )()
     gradients = [_numpy(g) for g in gradients]
 
-    r1_of_weights = compiled(
+    r1_of_weights = jitted_on_jax(
         lambda weights: losses.r1_penalty(
             input_gradients(
                 lambda x: network.stateless_call(weights, [], x)[0],
@@ -96,7 +98,7 @@ def test_r1_gradient_wrt_weights_matches_central_differences(tiny_discriminator)
         return float(_numpy(r1_of_weights(values)))
 
     base = [_numpy(v.value).astype("float32") for v in variables]
-    assert r1_at(base) == pytest.approx(float(_numpy(compiled(r1_value)())), rel=1e-5)
+    assert r1_at(base) == pytest.approx(float(_numpy(jitted_on_jax(r1_value)())), rel=1e-5)
     rng = np.random.default_rng(0)
     h = 1e-2
     checked = 0
@@ -167,7 +169,7 @@ def test_model_r1_terms_match_finite_differences(r1_model):
             input_gradients(model._image_logits, frames),
         )
 
-    terms, motion, frames, video_grads, image_grads = compiled(evaluate)(videos)
+    terms, motion, frames, video_grads, image_grads = jitted_on_jax(evaluate)(videos)
     motion, frames = _numpy(motion).astype("float32"), _numpy(frames).astype("float32")
     video_grads, image_grads = _numpy(video_grads), _numpy(image_grads)
     video_penalty = float(_numpy(terms["video_r1_penalty"]))
@@ -176,8 +178,8 @@ def test_model_r1_terms_match_finite_differences(r1_model):
         float(_numpy(losses.r1_penalty(video_grads.astype("float32"), GAMMA))), rel=1e-3
     )
 
-    score_video = compiled(lambda v: keras.ops.sum(model._score_videos(v, motion)))
-    score_image = compiled(lambda f: keras.ops.sum(model._image_logits(f)))
+    score_video = jitted_on_jax(lambda v: keras.ops.sum(model._score_videos(v, motion)))
+    score_image = jitted_on_jax(lambda f: keras.ops.sum(model._image_logits(f)))
     rng = np.random.default_rng(1)
     _directional_check(
         lambda v: float(_numpy(score_video(v))), videos, video_grads, video_penalty, rng

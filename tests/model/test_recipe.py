@@ -15,8 +15,7 @@ from avlae_keras.networks import MappingNetwork, VideoGenerator
 from avlae_keras.networks.factorized_conv3d import FactorizedConv3D, FactorizedConv3DTranspose
 from avlae_keras.networks.mapping_network import ScaledDense
 from avlae_keras.networks.minibatch_stddev import append_minibatch_stddev
-from tests.model.test_training import compiled
-from tests.test_case import run_serialization_test
+from tests.test_case import jitted_on_jax, run_serialization_test
 
 CONV_CASES = [
     (keras.layers.Conv3D, FactorizedConv3D, (1, 4, 4), (1, 2, 2), "same", (2, 4, 8, 8, 3)),
@@ -101,7 +100,9 @@ def test_scaled_dense_moves_at_its_learning_rate_multiplier():
     def loss_fn():
         return keras.ops.sum(layer(inputs)), ()
 
-    _, _, gradients = compiled(lambda: loss_and_gradients(loss_fn, layer.trainable_variables))()
+    _, _, gradients = jitted_on_jax(
+        lambda: loss_and_gradients(loss_fn, layer.trainable_variables)
+    )()
     optimizer.apply(gradients, layer.trainable_variables)
     moved = keras.ops.convert_to_numpy(layer.kernel.value) * scale - effective
     # Adam's first step moves every parameter by the learning rate: here by lr * the multiplier
@@ -180,11 +181,11 @@ def test_step3_targets_are_constants_when_mappings_train(make_tiny_model):
         return sum(keras.ops.sum(keras.ops.square(g)) for g in gradients)
 
     # A new lambda for each jit: JAX caches traces per function object.
-    through_generator = float(compiled(lambda: mapping_gradient_norm())())
+    through_generator = float(jitted_on_jax(lambda: mapping_gradient_norm())())
     synthesize = model.synthesize
     model.synthesize = lambda w_a, w_m: keras.ops.stop_gradient(synthesize(w_a, w_m))
     try:
-        through_targets_only = float(compiled(lambda: mapping_gradient_norm())())
+        through_targets_only = float(jitted_on_jax(lambda: mapping_gradient_norm())())
     finally:
         del model.synthesize
     assert through_generator > 0
@@ -201,7 +202,7 @@ def test_input_gradients_are_the_gradients_of_the_summed_outputs():
     def fn(x):
         return keras.ops.sum(keras.ops.square(x) * weights, axis=-1, keepdims=True)
 
-    gradients = compiled(lambda x: input_gradients(fn, keras.ops.convert_to_tensor(x)))(inputs)
+    gradients = jitted_on_jax(lambda x: input_gradients(fn, keras.ops.convert_to_tensor(x)))(inputs)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(gradients), 2 * weights * inputs, 1e-5)
 
 
@@ -338,6 +339,6 @@ def test_every_generator_weight_gets_a_gradient_and_initial_frames_differ(normal
         return keras.ops.sum(generator(w_video) * target), ()
 
     variables = generator.trainable_variables
-    _, _, gradients = compiled(lambda: loss_and_gradients(loss_fn, variables))()
+    _, _, gradients = jitted_on_jax(lambda: loss_and_gradients(loss_fn, variables))()
     for variable, gradient in zip(variables, gradients, strict=True):
         assert np.abs(keras.ops.convert_to_numpy(gradient)).max() > 0, variable.path

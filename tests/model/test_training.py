@@ -11,6 +11,7 @@ from avlae_keras.backend import loss_and_gradients
 from avlae_keras.logged_metrics import health_names, loss_term_names
 from tests.model.conftest import TINY_CONFIG, tiny_videos
 from tests.model.step_losses_worker import compute_step_losses
+from tests.test_case import jitted_on_jax
 
 STEPS = 2
 BATCH = 2
@@ -22,15 +23,6 @@ def snapshot(variables) -> dict:
 
 def changed(variables, before: dict, after: dict) -> list[bool]:
     return [not np.array_equal(before[id(v)], after[id(v)]) for v in variables]
-
-
-def compiled(fn):
-    """Runs `fn` jitted on JAX (eager op-by-op dispatch is slow there), eagerly on TF."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
 
 
 def _state_variables(model) -> list:
@@ -172,7 +164,7 @@ def _reconstruction_gradients(model, videos_batch: int = 2):
 
     results = {}
     for term in ("motion_reconstruction_loss", "appearance_reconstruction_loss"):
-        terms, gradients = compiled(lambda term=term: run(term))()
+        terms, gradients = jitted_on_jax(lambda term=term: run(term))()
         norms, start = {}, 0
         for name, group in groups.items():
             grads = gradients[start : start + len(group)]
@@ -222,7 +214,7 @@ def test_without_motion_encoder_dv_has_no_em(make_tiny_model):
     assert not any("flow" in v.path or "fnet" in v.path for v in model.weights)
     videos = tiny_videos(2)
     z = np.random.default_rng(0).standard_normal((2, model.latent_dim)).astype("float32")
-    losses = compiled(lambda: compute_step_losses(model, videos, z, z, [0, 1], [2, 3]))()
+    losses = jitted_on_jax(lambda: compute_step_losses(model, videos, z, z, [0, 1], [2, 3]))()
     assert float(losses["motion_reconstruction_loss"]) == 0.0
     assert all(np.isfinite(float(v)) for v in losses.values())
 
