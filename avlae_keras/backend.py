@@ -3,9 +3,10 @@ plugged into Keras's trainer, how the batch is split over devices, and how endpo
 exported to a TensorFlow SavedModel.
 
 `loss_and_gradients(loss_fn, variables)`, `input_gradients(fn, inputs)` and
-`train_on_batch(model, videos)` have the same meaning on every backend; `TrainStep` adapts
-`AVLAE.train_iteration(videos) -> logs` (plain imperative code: read variables, compute,
-`optimizer.apply`) to the trainer's calling convention:
+`train_on_batch(model, videos)` and `train_on_batches(model, step_batches)` have the same meaning
+on every backend; `TrainStep` adapts `AVLAE.train_iteration(videos) -> logs` (plain imperative
+code: read variables, compute, `optimizer.apply`) to the trainer's calling convention, and runs
+several iterations in one compiled call when handed `{STEP_BATCHES: (K, B, T, H, W, 3)}`:
 
 - TensorFlow: `tf.GradientTape`; the step runs inside Keras's `tf.function` (XLA when
   `jit_compile`). Under `tf.distribute`, each replica's loss is divided by the number of
@@ -44,6 +45,37 @@ if BACKEND not in ("tensorflow", "jax"):
 def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None:
     """One optimizer update of `variables` (inside the JAX training scope, a stateless one)."""
     optimizer.apply(list(gradients), list(variables))
+
+
+# The key of a training input that holds K consecutive steps' batches, (K, B, T, H, W, 3), for K
+# iterations of Algorithm 1 in one compiled call (`train_on_batches`); a key, not a rank, so that
+# a malformed video batch still fails the model's input check instead of being read as steps.
+STEP_BATCHES = "step_batches"
+
+
+def _iteration_with_own_logs(model, videos) -> dict:
+    """One of several iterations in a call: its logs are its own values, as a call of
+    `train_on_batch` per step gives them, not running means over the call."""
+    model.reset_metrics()
+    return model.train_iteration(videos)
+
+
+def _logs_per_step(logs: dict, steps: int) -> list[dict[str, float]]:
+    values = {name: np.asarray(value).reshape(steps) for name, value in logs.items()}
+    return [{name: float(v[i]) for name, v in values.items()} for i in range(steps)]
+
+
+def train_on_batches(model, step_batches) -> list[dict[str, float]]:
+    """Trains on K consecutive batches (K, B, T, H, W, 3) in one compiled call (a loop over the
+    K iterations inside the program: one launch and no host round trip per step); returns each
+    step's logs, as K calls of `train_on_batch` would. A different K compiles another program.
+    On a CPU, XLA runs such a loop slower per step than one step per call (benchmarks/RESULTS.md,
+    `--steps_per_execution`). One process, one device: the trainer refuses it otherwise."""
+    steps = len(step_batches)
+    if steps == 1:
+        return _logs_per_step(train_on_batch(model, step_batches[0]), 1)
+    logs = model.train_on_batch({STEP_BATCHES: step_batches}, return_dict=True)
+    return _logs_per_step(logs, steps)
 
 
 def draw_per_replica(draw: Callable, batch_size):
@@ -104,7 +136,18 @@ if BACKEND == "tensorflow":
 
         def train_step(self, data):
             videos, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            if isinstance(videos, dict) and STEP_BATCHES in videos:
+                return self._train_iterations(videos[STEP_BATCHES])
             return self.train_iteration(videos)
+
+        def _train_iterations(self, step_batches) -> dict:
+            # A while loop in the step's program, every iteration's logs stacked: (K,) each.
+            initial = {metric.name: tf.zeros((), "float32") for metric in self.metrics}
+            return tf.scan(
+                lambda _, videos: _iteration_with_own_logs(self, videos),
+                step_batches,
+                initializer=initial,
+            )
 
     def train_on_batch(model, videos) -> dict[str, float]:
         """One training step on `videos` (this process's rows of the global batch); the logs.
@@ -201,7 +244,22 @@ else:
         `self.train_iteration` statelessly over the whole trainer state."""
 
         def train_step(self, state, data):
-            trainable, non_trainable, optimizer_values, metrics_values = state
+            videos, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            if isinstance(videos, dict) and STEP_BATCHES in videos:
+
+                def iteration(state, videos):
+                    logs, state = self._stateless_iteration(
+                        state, lambda: _iteration_with_own_logs(self, videos)
+                    )
+                    return state, logs
+
+                # One traced iteration looped K times; every iteration's logs stacked: (K,) each.
+                state, logs = jax.lax.scan(iteration, state, videos[STEP_BATCHES])
+                return logs, state
+            return self._stateless_iteration(state, lambda: self.train_iteration(videos))
+
+        def _stateless_iteration(self, state, iteration: Callable):
+            """Runs `iteration() -> logs` over the trainer state; returns (logs, new state)."""
             groups = (
                 self.trainable_variables,
                 self.non_trainable_variables,
@@ -213,17 +271,14 @@ else:
                 for variables, values in zip(groups, state, strict=True)
                 for variable, value in zip(variables, values, strict=True)
             ]
-            videos, _, _ = keras.utils.unpack_x_y_sample_weight(data)
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                logs = self.train_iteration(videos)
+                logs = iteration()
             new_state = tuple(
                 [
                     _updated_or(scope.get_current_value(variable), value)
                     for variable, value in zip(variables, values, strict=True)
                 ]
-                for variables, values in zip(
-                    groups, (trainable, non_trainable, optimizer_values, metrics_values)
-                )
+                for variables, values in zip(groups, state, strict=True)
             )
             return logs, new_state
 

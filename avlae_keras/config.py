@@ -262,6 +262,13 @@ class TrainConfig(RunConfig):
     )
     mixed_precision: bool = option(False, "Run under the mixed_bfloat16 policy.")
     jit_compile: bool = option(True, "Compile the training step with XLA.")
+    steps_per_execution: int = option(
+        1,
+        "Training steps per compiled call: K > 1 loops over K batches inside one program (no "
+        "launch or host round trip between steps), for small models that leave a GPU idle. "
+        "Logs, samples and checkpoints keep their step numbers; a divisor of --sample_every "
+        "and --checkpoint_every keeps every call at K steps.",
+    )
     seed: int = option(0, "Seed of data order, latents and initialisation.", role=(MODEL, DATA))
     log_every: int = option(10, "Steps between log lines.")
     sample_every: int = option(500, "Steps between sample pictures.")
@@ -326,11 +333,25 @@ class TrainConfig(RunConfig):
             )
         if self.frames < 2:
             _fail("frames", f"{self.frames} frames have no motion", "use 16 (the paper) or >= 2")
-        for flag in ("batch_size", "steps", "log_every", "sample_every", "checkpoint_every"):
+        for flag in (
+            "batch_size",
+            "steps",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "steps_per_execution",
+        ):
             if getattr(self, flag) < 1:
                 _fail(flag, f"must be >= 1, got {getattr(self, flag)}", "pass a positive integer")
         if not self.use_motion_encoder and self.k1 != 0:
             _fail("k1", "without the motion encoder there is no wM' to reconstruct", "set --k1=0")
+        if self.steps_per_execution > 1 and self.distribution != "none":
+            _fail(
+                "steps_per_execution",
+                f"> 1 is not supported with --distribution={self.distribution} yet",
+                "use --steps_per_execution=1 there (several devices already fill up with a "
+                "larger --batch_size)",
+            )
         group = min(self.minibatch_stddev_group, self.batch_size)
         if self.minibatch_stddev_group < 0 or (group and self.batch_size % group):
             _fail(

@@ -17,6 +17,7 @@ work directory (`WorkDirLock`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -68,6 +69,15 @@ def build_model(config: TrainConfig) -> AVLAE:
         jit_compile=None if config.jit_compile else False,
     )
     return model
+
+
+def steps_of_next_call(step: int, config: TrainConfig) -> int:
+    """How many steps the next compiled call trains after `step`: --steps_per_execution, or one
+    at a time up to the next sample, checkpoint or the end when that comes sooner (each needs
+    the model at its step), so that a run compiles at most two programs."""
+    every = (config.sample_every, config.checkpoint_every)
+    room = min(config.steps, *((step // n + 1) * n for n in every)) - step
+    return config.steps_per_execution if room >= config.steps_per_execution else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,6 +231,16 @@ def _check_model_holds(model: AVLAE, config: TrainConfig) -> None:
         )
 
 
+def _diverged(step: int, bad: list[str], workdir: WorkDir) -> TrainingDivergedError:
+    existing = complete_checkpoints(workdir.checkpoints)
+    last_good = existing[-1].path if existing else "none (none saved yet)"
+    return TrainingDivergedError(
+        f"non-finite loss ({', '.join(bad)}) at step {step}; stopped without saving. "
+        f"The last good checkpoint is {last_good}; "
+        "lower the learning rate or enable --r1_gamma, then rerun to resume from it."
+    )
+
+
 def _float32(value) -> float:
     return float(np.asarray(keras.ops.convert_to_numpy(value), dtype="float32"))
 
@@ -340,6 +360,13 @@ def _train_locked(config: TrainConfig, workdir: WorkDir, chief: bool) -> dict[st
         start = 0
         print(f"starting a new run in {workdir.path}", flush=True)
     distributed.prepare_model(model)
+    if config.steps_per_execution > 1 and not backend.accelerator_present():
+        print(
+            f"note: --steps_per_execution={config.steps_per_execution} on a CPU: XLA runs a "
+            "loop of training steps about 3x slower per step than one step per call at the "
+            "demo's size (benchmarks/RESULTS.md); it is meant for GPUs and TPUs",
+            flush=True,
+        )
 
     rng = np.random.default_rng(config.seed + 1)
     fixed_z_a = rng.standard_normal((NUM_SAMPLES, config.latent_dim)).astype("float32")
@@ -383,38 +410,40 @@ def _train_locked(config: TrainConfig, workdir: WorkDir, chief: bool) -> dict[st
         config.steps, stateful_metrics=shown_as_is, unit_name="step", verbose=1 if chief else 0
     )
     progress.update(start)
-    interval_start, interval_steps = time.perf_counter(), 0
+    interval_seconds, interval_steps = 0.0, 0
     step = start
-    for videos in batches.iterate(start, config.steps, workers=config.data_workers):
-        logs = backend.train_on_batch(model, videos)
-        step += 1
-        interval_steps += 1
-        bad = [name for name, value in logs.items() if not math.isfinite(float(value))]
-        if bad:
-            if chief:
-                metrics.log_scalars(step, logs)
-            existing = complete_checkpoints(workdir.checkpoints)
-            newest = existing[-1] if existing else None
-            last_good = newest.path if newest else "none (none saved yet)"
-            raise TrainingDivergedError(
-                f"non-finite loss ({', '.join(bad)}) at step {step}; stopped without saving. "
-                f"The last good checkpoint is {last_good}; "
-                "lower the learning rate or enable --r1_gamma, then rerun to resume from it."
-            )
-        if step % config.log_every == 0 or step == config.steps:
-            elapsed = time.perf_counter() - interval_start
-            rate = interval_steps / elapsed if elapsed > 0 else 0.0
-            if chief:
-                metrics.log_scalars(step, {**logs, "steps_per_second": rate})
-            progress.update(step, [("steps/s", rate), *((k, float(v)) for k, v in logs.items())])
-            warning = collapse_watch.update(step, float(logs["diversity_ratio"]))
-            if warning:
-                print(f"\n{warning}", flush=True)
-            interval_start, interval_steps = time.perf_counter(), 0
-        if step % config.sample_every == 0 or step == config.steps:
-            write_samples(step)
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save(step)
+    stream = batches.iterate(start, config.steps, workers=config.data_workers)
+    with contextlib.closing(stream):
+        last_call_end = time.perf_counter()
+        while step < config.steps:
+            count = steps_of_next_call(step, config)
+            videos = np.stack([next(stream) for _ in range(count)])
+            logs_of_steps = backend.train_on_batches(model, videos)
+            now = time.perf_counter()
+            seconds_per_step, last_call_end = (now - last_call_end) / count, now
+            for logs in logs_of_steps:
+                step += 1
+                interval_steps += 1
+                interval_seconds += seconds_per_step
+                bad = [name for name, value in logs.items() if not math.isfinite(value)]
+                if bad:
+                    if chief:
+                        metrics.log_scalars(step, logs)
+                    raise _diverged(step, bad, workdir)
+                if step % config.log_every == 0 or step == config.steps:
+                    rate = interval_steps / interval_seconds if interval_seconds > 0 else 0.0
+                    if chief:
+                        metrics.log_scalars(step, {**logs, "steps_per_second": rate})
+                    progress.update(step, [("steps/s", rate), *logs.items()])
+                    warning = collapse_watch.update(step, logs["diversity_ratio"])
+                    if warning:
+                        print(f"\n{warning}", flush=True)
+                    interval_seconds, interval_steps = 0.0, 0
+            # (Calls end at every sample and checkpoint step: `steps_of_next_call`.)
+            if step % config.sample_every == 0 or step == config.steps:
+                write_samples(step)
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save(step)
     summary = batches.loader.epoch_summary(batches.epoch_of(step))
     if chief:
         metrics.close()

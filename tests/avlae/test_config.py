@@ -108,6 +108,8 @@ def test_model_arguments_are_avlae_arguments():
         ({"dataset": "nope"}, "dataset"),
         ({"dataset": "folder"}, "data_path"),
         ({"latent_injection": "split", "generator_normalize_each_conv": False}, "latent_injection"),
+        ({"steps_per_execution": 0}, "steps_per_execution"),
+        ({"steps_per_execution": 2, "distribution": "data_parallel"}, "steps_per_execution"),
     ],
 )
 def test_validation_names_the_flag(changes, flag):

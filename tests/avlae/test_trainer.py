@@ -1,6 +1,7 @@
 """The training job: resume after a kill (also mid-checkpoint), exact continuation, bad flags."""
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from avlae_keras.monitoring import MetricsLogger
-from avlae_keras.trainer import TrainConfig, train
+from avlae_keras.trainer import TrainConfig, steps_of_next_call, train
 from tests.conftest import REPO_ROOT, TRAINED_RUN, shared_file
 
 # The session's tiny run (tests/conftest.py) at 16 px and half the width, as these tests train
@@ -35,12 +36,13 @@ def raft_weights(monkeypatch):
     return folder
 
 
-def final_weights(workdir):
+def final_weights(workdir, step=None):
     from avlae_keras.workdir import CheckpointManager
 
-    latest = CheckpointManager(workdir / "checkpoints").latest()
-    model = keras.saving.load_model(latest.model_path)
-    return latest.step, [np.asarray(w) for w in model.weights]
+    checkpoints = CheckpointManager(workdir / "checkpoints").all()
+    checkpoint = checkpoints[-1] if step is None else next(c for c in checkpoints if c.step == step)
+    model = keras.saving.load_model(checkpoint.model_path)
+    return checkpoint.step, [np.asarray(w, dtype=float) for w in model.weights]
 
 
 def test_session_run_trains_r1_with_xla(trained_workdir):
@@ -55,7 +57,8 @@ def test_session_run_trains_r1_with_xla(trained_workdir):
 
 def test_resume_continues_exactly(tmp_path, raft_weights, capsys):
     """A run that stopped after step 2's checkpoint, with step 3's and 4's log lines written
-    and step 4's checkpoint lost, resumes to the weights and logs of a run that never stopped."""
+    and step 4's checkpoint lost, resumes to the weights and logs of a run that never stopped;
+    so does it with both remaining steps in one compiled call."""
     options = {**TINY, "raft": "raft_small", "checkpoint_every": 2, "steps": 4}
     # XLA on JAX (eager JAX steps are slow); TensorFlow's XLA step is trained by the session's
     # run (tests/conftest.py), as each compile costs about 30 s of CPU here.
@@ -77,6 +80,50 @@ def test_resume_continues_exactly(tmp_path, raft_weights, capsys):
         for row in MetricsLogger(tmp_path / "resumed" / "logs", tensorboard=False).read()
     ]
     assert logged == [1, 2, 3, 4]
+
+    # The same resume with steps 3 and 4 in one compiled call (--steps_per_execution=2): each
+    # step logged with its own values, and the weights of one call per step. Another program
+    # rounds differently, and Adam's first steps move a weight by about the learning rate
+    # whatever its gradient's size (a near-zero gradient whose sign flips lands it up to twice
+    # the rate away), so the weights are compared with what the two steps moved them: a step
+    # missed or applied twice would be off by half of that or more.
+    shutil.copytree(tmp_path / "straight", tmp_path / "in_pairs")
+    shutil.rmtree(tmp_path / "in_pairs" / "checkpoints" / "ckpt-00000004")
+    train(TrainConfig(workdir=str(tmp_path / "in_pairs"), **options, steps_per_execution=2))
+    step_c, weights_c = final_weights(tmp_path / "in_pairs")
+    assert step_c == 4
+    moved, off = (
+        math.sqrt(sum(np.sum((x - y) ** 2.0) for x, y in zip(end, other, strict=True)))
+        for end, other in (
+            (weights_a, final_weights(tmp_path / "straight", step=2)[1]),
+            (weights_a, weights_c),
+        )
+    )
+    assert off < 0.05 * moved, (off, moved)  # 0.001 (JAX) and 0.013 (TensorFlow) measured
+    straight, in_pairs = (
+        MetricsLogger(tmp_path / name / "logs", tensorboard=False).read()
+        for name in ("straight", "in_pairs")
+    )
+    assert [row["step"] for row in in_pairs] == [1, 2, 3, 4]
+    # Step 3 starts from the same weights. Step 4's values follow weights that differ as above;
+    # its accuracies (of 2 samples) could flip on a logit near 0, and Step III's motion term is
+    # the most sensitive (6e-5 apart on TensorFlow).
+    names = straight[2].keys() - {"step", "steps_per_second"}
+    for name in names:
+        np.testing.assert_allclose(in_pairs[2][name], straight[2][name], rtol=1e-5, err_msg=name)
+    for name in {n for n in names if not n.endswith("_accuracy")}:
+        np.testing.assert_allclose(in_pairs[3][name], straight[3][name], rtol=1e-3, err_msg=name)
+
+
+def test_calls_of_k_steps_end_at_every_sample_checkpoint_and_the_end():
+    config = TrainConfig(steps=23, sample_every=10, checkpoint_every=15, steps_per_execution=4)
+    calls, step = [], 0
+    while step < config.steps:
+        calls.append(steps_of_next_call(step, config))
+        step += calls[-1]
+    # To 10: 4, 4, 1, 1; to 15: 4, 1; to 20: 4, 1; to 23: one at a time.
+    assert calls == [4, 4, 1, 1, 4, 1, 4, 1, 1, 1, 1]
+    assert steps_of_next_call(0, config.replace(steps_per_execution=1)) == 1
 
 
 def test_sigkill_during_checkpoint_write_then_resume(tmp_path, raft_weights):
@@ -180,7 +227,7 @@ if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from avlae_keras.trainer import TrainConfig, train
+from avlae_keras.trainer import TrainConfig, steps_of_next_call, train
 options = dict(eval(sys.argv[2]))
 summary = train(TrainConfig(workdir=sys.argv[1], steps=2, checkpoint_every=2, **options))
 print("final step", summary["step"])
