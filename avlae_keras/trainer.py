@@ -362,9 +362,9 @@ def _train_locked(config: TrainConfig, workdir: WorkDir, chief: bool) -> dict[st
     distributed.prepare_model(model)
     if config.steps_per_execution > 1 and not backend.accelerator_present():
         print(
-            f"note: --steps_per_execution={config.steps_per_execution} on a CPU: XLA runs a "
-            "loop of training steps about 3x slower per step than one step per call at the "
-            "demo's size (benchmarks/RESULTS.md); it is meant for GPUs and TPUs",
+            f"note: --steps_per_execution={config.steps_per_execution} on a CPU: XLA runs "
+            "convolutions slower inside a loop, so at the demo's size a step costs 3-5x as much "
+            "as with one step per call; it helps only tiny models there (benchmarks/RESULTS.md)",
             flush=True,
         )
 

@@ -1,7 +1,7 @@
 """Training steps per second against --steps_per_execution (K iterations of Algorithm 1 in one
 compiled call), every K timed in turn in one process, round after round.
 
-    python benchmarks/steps_per_execution.py --flagfile=configs/demo.flags --ks=1,2,4,8
+    python benchmarks/steps_per_execution.py --flagfile=demo.flags --ks=1,2,4,8
 
 The model is the one `avlae-train` builds from the same flags (`trainer.build_model`); its
 batches are the run's first ones, loaded before any timing (data loading is not timed). Each K
@@ -19,12 +19,13 @@ import math
 import os
 import statistics
 import subprocess
+import sys
 import time
 
 from absl import app, flags
 from machine import describe_machine
 
-from avlae_keras.cli.config_flags import config_from_flags, define_flags
+from avlae_keras.cli.config_flags import config_from_flags, define_flags, resolve_flagfiles
 from avlae_keras.config import TrainConfig
 
 FLAGS = flags.FLAGS
@@ -108,4 +109,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags(TrainConfig)
-    app.run(main)
+    app.run(main, argv=resolve_flagfiles(sys.argv))
