@@ -266,8 +266,9 @@ class TrainConfig(RunConfig):
         1,
         "Training steps per compiled call: K > 1 loops over K batches inside one program (no "
         "launch or host round trip between steps), for small models that leave a GPU idle. "
-        "Logs, samples and checkpoints keep their step numbers; a divisor of --sample_every "
-        "and --checkpoint_every keeps every call at K steps.",
+        "Logs, samples and checkpoints keep their step numbers; a divisor of --sample_every, "
+        "--checkpoint_every and --steps keeps every call at K steps. Leave 1 on CPUs, where "
+        "XLA runs such a loop slower (README, 'Training on a GPU').",
     )
     seed: int = option(0, "Seed of data order, latents and initialisation.", role=(MODEL, DATA))
     log_every: int = option(10, "Steps between log lines.")
