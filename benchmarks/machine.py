@@ -1,4 +1,5 @@
-"""What every benchmark figure is written with: the machine it ran on, and peak memory."""
+"""What every benchmark figure is written with: the machine it ran on, the commit, and peak
+memory."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import os
 import platform
 import resource
 import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def describe_machine() -> str:
@@ -41,3 +45,17 @@ def describe_machine() -> str:
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def commit() -> str:
+    """The checkout's short commit, with "+changes" when tracked files differ from it."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return result.stdout.strip() + ("+changes" if dirty else "")

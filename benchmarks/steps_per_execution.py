@@ -18,12 +18,11 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 from absl import app, flags
-from machine import describe_machine
+from machine import commit, describe_machine
 
 from avlae_keras.cli.config_flags import config_from_flags, define_flags, resolve_flagfiles
 from avlae_keras.config import TrainConfig
@@ -78,9 +77,6 @@ def main(argv: list[str]) -> None:
             cpu[k].append((time.process_time() - cpu_start) / steps)
         loads.append(os.getloadavg()[0])
     machine = describe_machine()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     base = statistics.median(wall[ks[0]])
     print(f"{machine}; {keras.backend.backend()}; load average {min(loads):.1f}-{max(loads):.1f}")
     print("K  ms/step  CPU ms/step  steps/s  speed-up  compile s")
@@ -93,7 +89,7 @@ def main(argv: list[str]) -> None:
             )
             row = {
                 "machine": machine,
-                "commit": commit,
+                "commit": commit(),
                 "backend": keras.backend.backend(),
                 "config": {**config.to_dict(), "workdir": None},
                 "steps_per_execution": k,

@@ -30,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from absl import app, flags
-from machine import describe_machine
+from machine import commit, describe_machine
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "verdict"
@@ -59,19 +59,6 @@ COLUMNS = (
     ("judge_is_ratio_min", "IS ratio min"),
     ("diversity_ratio", "diversity"),
 )
-
-
-def commit() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
-    )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return result.stdout.strip() + ("+changes" if dirty else "")
 
 
 def train(workdir: Path, seed: int, eval_steps: list[int]) -> float:
